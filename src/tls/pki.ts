@@ -8,7 +8,10 @@ import { webcrypto, X509Certificate } from "node:crypto";
 import { isIP } from "node:net";
 import * as x509 from "@peculiar/x509";
 
-x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+
+type Key = webcrypto.CryptoKey;
+type Keys = webcrypto.CryptoKeyPair;
 
 const ALG = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -37,19 +40,19 @@ function serial(): string {
   return Buffer.from(bytes).toString("hex");
 }
 
-async function keyToPem(key: CryptoKey): Promise<string> {
-  const der = Buffer.from(await webcrypto.subtle.exportKey("pkcs8", key as webcrypto.CryptoKey));
+async function keyToPem(key: Key): Promise<string> {
+  const der = Buffer.from(await webcrypto.subtle.exportKey("pkcs8", key));
   const b64 = der.toString("base64").replace(/(.{64})/g, "$1\n").trimEnd();
   return `-----BEGIN PRIVATE KEY-----\n${b64}\n-----END PRIVATE KEY-----\n`;
 }
 
-async function importKey(pem: string): Promise<CryptoKey> {
+async function importKey(pem: string): Promise<Key> {
   const b64 = pem.replace(/-----[^-]+-----/g, "").replace(/\s+/g, "");
-  return (await webcrypto.subtle.importKey("pkcs8", Buffer.from(b64, "base64"), ALG, true, ["sign"])) as unknown as CryptoKey;
+  return webcrypto.subtle.importKey("pkcs8", Buffer.from(b64, "base64"), ALG, true, ["sign"]);
 }
 
-async function newKeys(): Promise<CryptoKeyPair> {
-  return (await webcrypto.subtle.generateKey(ALG, true, ["sign", "verify"])) as unknown as CryptoKeyPair;
+async function newKeys(): Promise<Keys> {
+  return webcrypto.subtle.generateKey(ALG, true, ["sign", "verify"]);
 }
 
 function validity(opts: IssueOptions | undefined, defaultDays: number): { notBefore: Date; notAfter: Date } {
