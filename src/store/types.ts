@@ -225,3 +225,11 @@ export interface Store {
 export class StoreConflictError extends Error {
   override readonly name = "StoreConflictError";
 }
+
+/**
+ * A record refers to something that does not exist (a grant's cluster), e.g. because the
+ * cluster was deleted while the grant was being created.
+ */
+export class StoreReferenceError extends Error {
+  override readonly name = "StoreReferenceError";
+}

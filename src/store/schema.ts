@@ -1,0 +1,103 @@
+/**
+ * Row shapes of the tables as Kysely sees them. Instants are epoch milliseconds (integer /
+ * bigint columns) and booleans are 0/1 integers in both dialects, so one query layer
+ * serves SQLite and PostgreSQL; the repositories convert rows to domain records.
+ */
+import type { Generated } from "kysely";
+
+export interface ClustersTable {
+  name: string;
+  display_name: string;
+  /** JSON object of label key → value. */
+  labels: string;
+  mode: string;
+  server_url: string;
+  ca_pem: string;
+  /** Sealed JSON of ClusterCredentialSecret; null in agent mode. */
+  credential_sealed: string | null;
+  manage_rbac: number;
+  status_phase: string;
+  status_kubernetes_version: string;
+  status_agent_version: string;
+  status_last_seen_at: number | null;
+  status_message: string;
+  agent_bootstrap_hash: string | null;
+  agent_credential_hash: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface GrantsTable {
+  id: string;
+  cluster: string;
+  subject_kind: string;
+  subject_name: string;
+  role: string;
+  /** JSON array of namespaces; [] = cluster-wide. */
+  namespaces: string;
+  state: string;
+  state_message: string;
+  expires_at: number | null;
+  created_at: number;
+  updated_at: number;
+  created_by: string;
+}
+
+export interface ApiKeysTable {
+  id: string;
+  name: string;
+  subject: string;
+  /** JSON array of group names. */
+  groups: string;
+  secret_hash: string;
+  created_at: number;
+  expires_at: number | null;
+  revoked_at: number | null;
+  last_used_at: number | null;
+  created_by: string;
+}
+
+export interface SigningKeysTable {
+  kid: string;
+  private_jwk_sealed: string;
+  public_x: string;
+  created_at: number;
+  active_until: number;
+  retire_at: number;
+}
+
+export interface TokenRevocationsTable {
+  jti: string;
+  expires_at: number;
+  revoked_at: number;
+}
+
+export interface SubjectRevocationsTable {
+  subject_kind: string;
+  subject_name: string;
+  revoked_at: number;
+}
+
+export interface ChangesTable {
+  revision: Generated<number>;
+  kind: string;
+  key: string;
+  deleted: number;
+  at: number;
+}
+
+export interface MetaTable {
+  key: string;
+  value: string;
+}
+
+export interface Database {
+  clusters: ClustersTable;
+  grants: GrantsTable;
+  api_keys: ApiKeysTable;
+  signing_keys: SigningKeysTable;
+  token_revocations: TokenRevocationsTable;
+  subject_revocations: SubjectRevocationsTable;
+  changes: ChangesTable;
+  meta: MetaTable;
+}
