@@ -7,7 +7,7 @@ import * as discovery from "./discovery.ts";
 import { sendJson } from "./http-io.ts";
 import { handleLogs } from "./logs.ts";
 import { handleObjects } from "./objects.ts";
-import { openApiDocument } from "./openapi.ts";
+import { OPENAPI_V2_PROTOBUF, openApiDocument, openApiV2Document } from "./openapi.ts";
 import { findByResource } from "./resources.ts";
 import { handleReview } from "./reviews.ts";
 import { apiError, badRequest } from "./status.ts";
@@ -34,6 +34,11 @@ function nonResource(ctx: RequestContext, s: ApiSettings): void {
   const { path, info } = { path: ctx.info.path.replace(/\/+$/, "") || "/", info: ctx.info };
   if (path === "/healthz" || path === "/livez" || path === "/readyz") return sendText(ctx, "ok");
   if (path === "/version") return sendJson(ctx.res, 200, discovery.versionDocument(s.version));
+  if (path === "/openapi/v2") {
+    const doc = openApiV2Document();
+    (ctx.res as ServerResponse).writeHead(200, { "content-type": OPENAPI_V2_PROTOBUF, "content-length": String(doc.length) });
+    return void (ctx.res as ServerResponse).end(doc);
+  }
   if (path.startsWith("/openapi/")) {
     const doc = openApiDocument(path);
     if (doc) return sendJson(ctx.res, 200, doc);

@@ -29,6 +29,25 @@ function gvDocument(gv: string) {
   return { openapi: "3.0.0", info: { title: "Kubernetes (fake)", version: "v1.32.0" }, paths, components: { schemas: {} } };
 }
 
+/** Media type of the protobuf OpenAPI v2 document. */
+export const OPENAPI_V2_PROTOBUF = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
+
+function protoString(field: number, value: string): Buffer {
+  const bytes = Buffer.from(value);
+  return Buffer.concat([Buffer.from([(field << 3) | 2, bytes.length]), bytes]);
+}
+
+/**
+ * GET /openapi/v2, which kubectl ≤ 1.28 reads (protobuf only) before validating
+ * and applying: an empty gnostic Document (swagger "2.0", info). Kinds it does
+ * not describe are skipped by kubectl's client-side validation and patched
+ * with its built-in types.
+ */
+export function openApiV2Document(): Buffer {
+  const info = Buffer.concat([protoString(1, "Kubernetes (fake)"), protoString(2, "v1.32.0")]);
+  return Buffer.concat([protoString(1, "2.0"), Buffer.from([(2 << 3) | 2, info.length]), info]);
+}
+
 /** The document at an /openapi/v3 path, or undefined (404). */
 export function openApiDocument(path: string): unknown {
   const gvs = [...new Set(RESOURCE_TYPES.map(gvPath))];
