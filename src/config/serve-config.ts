@@ -1,0 +1,183 @@
+/**
+ * `kubegate serve` settings: one table of options, each a flag and an env var
+ * KUBEGATE_<NAME>, with defaults filled and every group validated in one place.
+ */
+import { homedir } from "node:os";
+import { isIP } from "node:net";
+import { join, resolve } from "node:path";
+import { parseDuration } from "./duration.ts";
+
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+export interface ServeConfig {
+  dataDir: string;
+  controlListen: ListenAddress;
+  dataListen: ListenAddress;
+  /** postgres:// URL, or undefined for SQLite in the data directory. */
+  database: string | undefined;
+  tlsCertFile: string | undefined;
+  tlsKeyFile: string | undefined;
+  tlsCaFile: string | undefined;
+  encryptionKeyFile: string | undefined;
+  /** Base64 of 32 bytes, from KUBEGATE_ENCRYPTION_KEY. */
+  encryptionKey: string | undefined;
+  issuer: string;
+  adminGroup: string;
+  dataPlaneGroup: string;
+  tokenTtlMs: number;
+  tokenMaxTtlMs: number;
+  mintRate: number;
+  mintBurst: number;
+  /** Public data-plane URL written into kubeconfigs; default from --data-listen. */
+  dataUrl: string;
+  syncHeartbeatMs: number;
+  /** Data plane: how long it serves on its last view without the control plane. */
+  syncStalenessMs: number;
+  impersonationPrefix: string;
+  /** Data plane: whether a token expiring during a stream cuts it. */
+  cutStreamsOnTokenExpiry: boolean;
+  logLevel: string;
+  oidcIssuerUrl: string | undefined;
+  oidcClientId: string | undefined;
+  oidcUsernameClaim: string;
+  oidcGroupsClaim: string;
+  oidcUsernamePrefix: string;
+}
+
+type Kind = "string" | "duration" | "number" | "listen" | "boolean";
+
+interface OptionSpec {
+  flag: string;
+  kind: Kind;
+  help: string;
+  default?: string;
+}
+
+/** Every serve option, in the order `--help` shows them. */
+export const serveOptions: Record<string, OptionSpec> = {
+  dataDir: { flag: "data-dir", kind: "string", help: "state directory (default $KUBEGATE_HOME, else ~/.kubegate)" },
+  controlListen: { flag: "control-listen", kind: "listen", default: "127.0.0.1:8443", help: "control plane address (Connect, gRPC, gRPC-Web)" },
+  dataListen: { flag: "data-listen", kind: "listen", default: "127.0.0.1:9443", help: "data plane address (the Kubernetes API proxy)" },
+  database: { flag: "database", kind: "string", help: "postgres:// URL; default: SQLite in the data directory" },
+  tlsCertFile: { flag: "tls-cert-file", kind: "string", help: "serving certificate (default: kubegate's own CA issues one)" },
+  tlsKeyFile: { flag: "tls-key-file", kind: "string", help: "serving private key" },
+  tlsCaFile: { flag: "tls-ca-file", kind: "string", help: "CA bundle clients need for --tls-cert-file (written into kubeconfigs)" },
+  encryptionKeyFile: { flag: "encryption-key-file", kind: "string", help: "AES-256 key (base64) for secrets at rest; default <data-dir>/encryption.key" },
+  issuer: { flag: "issuer", kind: "string", default: "kubegate", help: "token issuer (iss)" },
+  adminGroup: { flag: "admin-group", kind: "string", default: "kubegate:admins", help: "callers in this group administer kubegate" },
+  dataPlaneGroup: { flag: "data-plane-group", kind: "string", default: "kubegate:data-planes", help: "API keys in this group may sync as a data plane" },
+  tokenTtl: { flag: "token-ttl", kind: "duration", default: "15m", help: "default token lifetime" },
+  tokenMaxTtl: { flag: "token-max-ttl", kind: "duration", default: "1h", help: "longest token lifetime a caller may ask for" },
+  mintRate: { flag: "mint-rate", kind: "number", default: "5", help: "tokens per second each subject may mint (sustained)" },
+  mintBurst: { flag: "mint-burst", kind: "number", default: "20", help: "tokens each subject may mint in a burst" },
+  dataUrl: { flag: "data-url", kind: "string", help: "public data-plane URL for kubeconfigs (default https://<data-listen>)" },
+  syncHeartbeat: { flag: "sync-heartbeat", kind: "duration", default: "5s", help: "sync stream heartbeat interval" },
+  syncStaleness: { flag: "sync-staleness", kind: "duration", default: "60s", help: "data plane serves this long without the control plane, then fails closed" },
+  impersonationPrefix: { flag: "impersonation-prefix", kind: "string", default: "kubegate:", help: "prefix of the impersonated user and groups" },
+  cutStreamsOnTokenExpiry: { flag: "cut-streams-on-token-expiry", kind: "boolean", default: "false", help: "end live streams when their token expires" },
+  logLevel: { flag: "log-level", kind: "string", default: "info", help: "pino log level" },
+  oidcIssuerUrl: { flag: "oidc-issuer-url", kind: "string", help: "accept OIDC ID tokens from this issuer" },
+  oidcClientId: { flag: "oidc-client-id", kind: "string", help: "OIDC audience" },
+  oidcUsernameClaim: { flag: "oidc-username-claim", kind: "string", default: "email", help: "claim holding the user name" },
+  oidcGroupsClaim: { flag: "oidc-groups-claim", kind: "string", default: "groups", help: "claim holding the groups" },
+  oidcUsernamePrefix: { flag: "oidc-username-prefix", kind: "string", default: "oidc:", help: "prefix for OIDC user names" },
+};
+
+export const envName = (flag: string) => `KUBEGATE_${flag.toUpperCase().replaceAll("-", "_")}`;
+
+/** A configuration mistake, reported with the flag and env var that set it. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+export function parseListen(text: string, what: string): ListenAddress {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(text.trim());
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || !Number.isInteger(port) || port < 0 || port > 65535)
+    throw new ConfigError(`${what}: ${JSON.stringify(text)} is not host:port (e.g. 127.0.0.1:8443, [::1]:8443, 0.0.0.0:8443)`);
+  return { host: m[1] ?? (m[2] || "0.0.0.0"), port };
+}
+
+/** URL form of a listen address: IPv6 in brackets, wildcard as localhost. */
+export function listenUrl(addr: ListenAddress, port = addr.port): string {
+  const host = addr.host === "0.0.0.0" || addr.host === "::" ? "localhost" : addr.host;
+  return `https://${isIP(host) === 6 ? `[${host}]` : host}:${port}`;
+}
+
+/**
+ * Resolves the configuration from flags (already parsed into strings), then env vars,
+ * then defaults. `env` is injectable for tests.
+ */
+export function resolveServeConfig(flags: Record<string, string | undefined>, env: NodeJS.ProcessEnv = process.env): ServeConfig {
+  const raw: Record<string, string | undefined> = {};
+  for (const [key, spec] of Object.entries(serveOptions)) {
+    raw[key] = flags[spec.flag] ?? env[envName(spec.flag)] ?? spec.default;
+  }
+  const where = (key: string) => `--${serveOptions[key]!.flag} (${envName(serveOptions[key]!.flag)})`;
+  const duration = (key: string) => {
+    try {
+      return parseDuration(raw[key]!);
+    } catch (err) {
+      throw new ConfigError(`${where(key)}: ${(err as Error).message}`);
+    }
+  };
+  const positive = (key: string) => {
+    const n = Number(raw[key]);
+    if (!Number.isFinite(n) || n <= 0) throw new ConfigError(`${where(key)}: must be a positive number`);
+    return n;
+  };
+  const bool = (key: string) => {
+    const val = raw[key]!.toLowerCase();
+    if (!["true", "false", "1", "0", "yes", "no"].includes(val)) throw new ConfigError(`${where(key)}: must be true or false`);
+    return ["true", "1", "yes"].includes(val);
+  };
+
+  const dataDir = resolve(raw["dataDir"] ?? env["KUBEGATE_HOME"] ?? join(homedir(), ".kubegate"));
+  const controlListen = parseListen(raw["controlListen"]!, where("controlListen"));
+  const dataListen = parseListen(raw["dataListen"]!, where("dataListen"));
+  const database = raw["database"];
+  if (database !== undefined && !/^postgres(ql)?:\/\//.test(database))
+    throw new ConfigError(`${where("database")}: must be a postgres:// URL; omit it for the embedded SQLite store`);
+  const tokenTtlMs = duration("tokenTtl");
+  const tokenMaxTtlMs = duration("tokenMaxTtl");
+  if (tokenTtlMs < 1000 || tokenMaxTtlMs < tokenTtlMs)
+    throw new ConfigError(`${where("tokenTtl")} must be at least 1s and at most ${where("tokenMaxTtl")}`);
+  if (tokenMaxTtlMs > 24 * 3_600_000) throw new ConfigError(`${where("tokenMaxTtl")}: at most 24h; tokens are meant to be short-lived`);
+  if ((raw["oidcIssuerUrl"] === undefined) !== (raw["oidcClientId"] === undefined))
+    throw new ConfigError(`${where("oidcIssuerUrl")} and ${where("oidcClientId")} go together`);
+  if (raw["dataUrl"] !== undefined && !/^https:\/\/[^/]+$/.test(raw["dataUrl"]))
+    throw new ConfigError(`${where("dataUrl")}: must be https://host[:port] with no path`);
+
+  return {
+    dataDir,
+    controlListen,
+    dataListen,
+    database,
+    tlsCertFile: raw["tlsCertFile"],
+    tlsKeyFile: raw["tlsKeyFile"],
+    tlsCaFile: raw["tlsCaFile"],
+    encryptionKeyFile: raw["encryptionKeyFile"],
+    encryptionKey: env["KUBEGATE_ENCRYPTION_KEY"],
+    issuer: raw["issuer"]!,
+    adminGroup: raw["adminGroup"]!,
+    dataPlaneGroup: raw["dataPlaneGroup"]!,
+    tokenTtlMs,
+    tokenMaxTtlMs,
+    mintRate: positive("mintRate"),
+    mintBurst: positive("mintBurst"),
+    dataUrl: raw["dataUrl"] ?? "",
+    syncHeartbeatMs: duration("syncHeartbeat"),
+    syncStalenessMs: duration("syncStaleness"),
+    impersonationPrefix: raw["impersonationPrefix"]!,
+    cutStreamsOnTokenExpiry: bool("cutStreamsOnTokenExpiry"),
+    logLevel: raw["logLevel"]!,
+    oidcIssuerUrl: raw["oidcIssuerUrl"],
+    oidcClientId: raw["oidcClientId"],
+    oidcUsernameClaim: raw["oidcUsernameClaim"]!,
+    oidcGroupsClaim: raw["oidcGroupsClaim"]!,
+    oidcUsernamePrefix: raw["oidcUsernamePrefix"]!,
+  };
+}

@@ -1,0 +1,31 @@
+/**
+ * What the control-plane services share: the store, the token signer, the mint limiter
+ * and the settings they act on. Built once by the server, passed to each service factory.
+ */
+import type { Logger } from "../log.ts";
+import type { Store } from "../store/types.ts";
+import type { TokenSigner } from "../token/signer.ts";
+import type { RateLimiter } from "./rate-limit.ts";
+
+export interface ControlSettings {
+  issuer: string;
+  adminGroup: string;
+  dataPlaneGroup: string;
+  tokenDefaultTtlMs: number;
+  tokenMaxTtlMs: number;
+  /** Public base URL of the data plane, e.g. https://gateway.example:9443. */
+  dataUrl: string;
+  /** PEM CA that kubectl uses to verify the data plane. */
+  dataCaPem: string;
+  /** How often an idle sync stream sends a heartbeat. */
+  syncHeartbeatMs: number;
+}
+
+export interface ControlDeps {
+  store: Store;
+  signer: TokenSigner;
+  mintLimiter: RateLimiter;
+  settings: ControlSettings;
+  log: Logger;
+  clock: () => Date;
+}

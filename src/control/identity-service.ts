@@ -1,0 +1,75 @@
+/**
+ * IdentityService: who am I, and API keys for services, CI and people. A key's secret
+ * is returned once and only its SHA-256 is stored.
+ */
+import { randomBytes } from "node:crypto";
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+import type { ServiceImpl } from "@connectrpc/connect";
+import { IdentityService } from "../../gen/kubegate/v1/identity_pb.ts";
+import { errors } from "../errors.ts";
+import type { ApiKeyRecord } from "../store/types.ts";
+import { hashSecret, newApiKeySecret } from "./authenticator.ts";
+import { callerOf, requireAdmin } from "./caller.ts";
+import { apiKeyToProto } from "./convert.ts";
+import type { ControlDeps } from "./deps.ts";
+import { decodePageToken, encodePageToken } from "./page-token.ts";
+import * as v from "./validate.ts";
+
+/** Creates and stores an API key; returns the record and its one-time secret. */
+export async function createApiKey(
+  deps: Pick<ControlDeps, "store" | "clock">,
+  fields: { name: string; subject: string; groups: string[]; expiresAt: Date | null; createdBy: string },
+): Promise<{ record: ApiKeyRecord; secret: string }> {
+  const secret = newApiKeySecret();
+  const record: ApiKeyRecord = {
+    id: `ak-${randomBytes(6).toString("hex")}`,
+    ...fields,
+    secretHash: hashSecret(secret),
+    createdAt: deps.clock(),
+    revokedAt: null,
+    lastUsedAt: null,
+  };
+  await deps.store.apiKeys.create(record);
+  return { record, secret };
+}
+
+export function identityService(deps: ControlDeps): ServiceImpl<typeof IdentityService> {
+  const { store, clock, log } = deps;
+  return {
+    async whoAmI(_req, ctx) {
+      const c = callerOf(ctx);
+      return { subject: c.subject, groups: c.groups, admin: c.admin, authenticatedBy: c.authenticatedBy, apiKeyId: c.apiKeyId };
+    },
+
+    async createApiKey(req, ctx) {
+      const caller = requireAdmin(ctx, "create API keys");
+      const name = v.subjectName("name", req.name);
+      const subject = v.subjectName("subject", req.subject);
+      if (req.groups.length > 64) throw errors.invalid("groups", "at most 64");
+      const groups = [...new Set(req.groups.map((g, i) => v.subjectName(`groups[${i}]`, g)))];
+      const expiresAt = req.expireTime === undefined ? null : timestampDate(req.expireTime);
+      if (expiresAt !== null && expiresAt <= clock()) throw errors.invalid("expire_time", "must be in the future");
+      const { record, secret } = await createApiKey(deps, { name, subject, groups, expiresAt, createdBy: caller.subject });
+      log.info({ audit: "apikey.create", by: caller.subject, apiKey: record.id, subject, groups }, "API key created");
+      return { apiKey: apiKeyToProto(record), secret };
+    },
+
+    async listApiKeys(req, ctx) {
+      requireAdmin(ctx, "list API keys");
+      const size = v.pageSize(req.pageSize);
+      const filter = { r: req.includeRevoked };
+      const after = decodePageToken(req.pageToken, filter);
+      const rows = await store.apiKeys.list({ after, limit: size + 1 }, req.includeRevoked);
+      const page = rows.slice(0, size);
+      return { apiKeys: page.map(apiKeyToProto), nextPageToken: rows.length > size ? encodePageToken(page.at(-1)!.id, filter) : "" };
+    },
+
+    async revokeApiKey(req, ctx) {
+      const caller = requireAdmin(ctx, "revoke API keys");
+      const id = v.maxLength("id", req.id, 64);
+      if (!(await store.apiKeys.revoke(id, clock()))) throw errors.apiKeyNotFound(id);
+      log.info({ audit: "apikey.revoke", by: caller.subject, apiKey: id }, "API key revoked");
+      return {};
+    },
+  };
+}

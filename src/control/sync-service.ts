@@ -1,0 +1,196 @@
+/**
+ * DataPlaneSyncService: the data plane's only source of truth. A snapshot (or a resume
+ * from a retained revision), then deltas read from the change log as they commit, and a
+ * heartbeat when idle so the data plane can tell a quiet view from a stale one.
+ */
+import { create } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import type { Grant } from "../../gen/kubegate/v1/grant_pb.ts";
+import {
+  DataPlaneSyncService,
+  WatchStateResponseSchema,
+  type ClusterRoute,
+  type SubjectRevocation,
+  type TokenRevocation,
+  type WatchStateResponse,
+} from "../../gen/kubegate/v1/sync_pb.ts";
+import type { SigningKey } from "../../gen/kubegate/v1/token_pb.ts";
+import { errors } from "../errors.ts";
+import type { ChangeEvent, GrantRecord, SubjectRevocationRecord, TokenRevocationRecord } from "../store/types.ts";
+import { LIVE_STATES } from "./access-grants.ts";
+import { callerOf } from "./caller.ts";
+import { clusterToRoute, grantToProto, phaseFromProto, signingKeyToProto, subjectToProto } from "./convert.ts";
+import type { ControlDeps } from "./deps.ts";
+import * as v from "./validate.ts";
+
+const BATCH = 500;
+
+function requireDataPlane(ctx: HandlerContext): void {
+  const caller = callerOf(ctx);
+  if (!caller.dataPlane) throw errors.forbidden("only data-plane credentials may use the sync service");
+}
+
+const tokenRevocation = (r: TokenRevocationRecord): TokenRevocation =>
+  ({ $typeName: "kubegate.v1.TokenRevocation", tokenId: r.jti, expireTime: timestampFromDate(r.expiresAt) });
+
+const subjectRevocation = (r: SubjectRevocationRecord): SubjectRevocation => ({
+  $typeName: "kubegate.v1.SubjectRevocation",
+  subject: subjectToProto(r.subjectKind, r.subjectName),
+  revokeTime: timestampFromDate(r.revokedAt),
+});
+
+/** Waits until the store reports a change, the timeout passes, or the call ends. */
+function waitForChange(subscribe: (l: () => void) => () => void, ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      unsubscribe();
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    const unsubscribe = subscribe(done);
+    signal.addEventListener("abort", done);
+  });
+}
+
+export function syncService(deps: ControlDeps): ServiceImpl<typeof DataPlaneSyncService> {
+  const { store, signer, settings, clock, log } = deps;
+
+  async function allGrants(): Promise<GrantRecord[]> {
+    const out: GrantRecord[] = [];
+    for (const state of LIVE_STATES) {
+      let after: string | undefined;
+      for (;;) {
+        const batch = await store.grants.list({ state }, { after, limit: BATCH });
+        out.push(...batch);
+        if (batch.length < BATCH) break;
+        after = batch.at(-1)!.id;
+      }
+    }
+    return out;
+  }
+
+  async function snapshot(revision: number): Promise<WatchStateResponse> {
+    const clusters: ClusterRoute[] = [];
+    let after: string | undefined;
+    for (;;) {
+      const batch = await store.clusters.list({ after, limit: BATCH });
+      clusters.push(...batch.map(clusterToRoute));
+      if (batch.length < BATCH) break;
+      after = batch.at(-1)!.name;
+    }
+    const now = clock();
+    return create(WatchStateResponseSchema, {
+      revision: BigInt(revision),
+      snapshot: true,
+      clusters,
+      signingKeys: (await signer.publicKeys()).map(signingKeyToProto),
+      grants: (await allGrants()).map(grantToProto),
+      tokenRevocations: (await store.revocations.listTokens(now)).map(tokenRevocation),
+      subjectRevocations: (await store.revocations.listSubjects()).map(subjectRevocation),
+      serverTime: timestampFromDate(now),
+      issuer: settings.issuer,
+    });
+  }
+
+  async function delta(events: ChangeEvent[]): Promise<WatchStateResponse> {
+    // Later events for the same key supersede earlier ones: send each key's current state once.
+    const latest = new Map<string, ChangeEvent>();
+    for (const e of events) latest.set(`${e.kind}\u0000${e.key}`, e);
+    const msg = create(WatchStateResponseSchema, {
+      revision: BigInt(events.at(-1)!.revision),
+      serverTime: timestampFromDate(clock()),
+      issuer: settings.issuer,
+    });
+    let keys: SigningKey[] | undefined;
+    let tokens: TokenRevocationRecord[] | undefined;
+    let subjects: SubjectRevocationRecord[] | undefined;
+    for (const e of latest.values()) {
+      switch (e.kind) {
+        case "cluster": {
+          const c = e.deleted ? null : await store.clusters.get(e.key);
+          if (c === null) msg.removedClusters.push(e.key);
+          else msg.clusters.push(clusterToRoute(c));
+          break;
+        }
+        case "grant": {
+          const g = e.deleted ? null : await store.grants.get(e.key);
+          if (g === null) msg.removedGrants.push(e.key);
+          else msg.grants.push(grantToProto(g) as Grant);
+          break;
+        }
+        case "signing_key": {
+          keys ??= (await signer.publicKeys()).map(signingKeyToProto);
+          const k = keys.find((x) => x.kid === e.key);
+          if (e.deleted || k === undefined) msg.removedKeyIds.push(e.key);
+          else msg.signingKeys.push(k);
+          break;
+        }
+        case "token_revocation": {
+          tokens ??= await store.revocations.listTokens(clock());
+          const t = tokens.find((x) => x.jti === e.key);
+          if (t !== undefined) msg.tokenRevocations.push(tokenRevocation(t));
+          break;
+        }
+        case "subject_revocation": {
+          subjects ??= await store.revocations.listSubjects();
+          const s = subjects.find((x) => `${x.subjectKind}:${x.subjectName}` === e.key);
+          if (s !== undefined) msg.subjectRevocations.push(subjectRevocation(s));
+          break;
+        }
+      }
+    }
+    return msg;
+  }
+
+  return {
+    async *watchState(req, ctx) {
+      requireDataPlane(ctx);
+      const replica = v.maxLength("replica", req.replica, 256);
+      let revision = Number(req.fromRevision);
+      const latest = await store.changes.latestRevision();
+      const oldest = await store.changes.oldestRevision();
+      // A resume works only while the log still holds every event after it.
+      const canResume = revision > 0 && revision <= latest && revision >= oldest - 1;
+      log.info({ replica, fromRevision: revision, resumed: canResume }, "data plane connected to sync");
+      if (!canResume) {
+        revision = latest;
+        yield await snapshot(revision);
+      }
+      while (!ctx.signal.aborted) {
+        const events = await store.changes.since(revision, BATCH);
+        if (events.length > 0) {
+          yield await delta(events);
+          revision = events.at(-1)!.revision;
+          continue;
+        }
+        await waitForChange((l) => store.changes.subscribe(l), settings.syncHeartbeatMs, ctx.signal);
+        if ((await store.changes.latestRevision()) === revision && !ctx.signal.aborted) {
+          yield create(WatchStateResponseSchema, { revision: BigInt(revision), serverTime: timestampFromDate(clock()), issuer: settings.issuer });
+        }
+      }
+    },
+
+    async reportClusterStatus(req, ctx) {
+      requireDataPlane(ctx);
+      if (req.reports.length > 1000) throw errors.invalid("reports", "at most 1000 per call");
+      const now = clock();
+      for (const r of req.reports) {
+        const phase = phaseFromProto(r.phase);
+        if (phase === undefined) throw errors.invalid("reports.phase", "must be READY, OFFLINE or UNKNOWN");
+        const current = await store.clusters.get(r.cluster);
+        if (current === null) continue; // deregistered meanwhile
+        await store.clusters.setStatus(r.cluster, {
+          phase,
+          kubernetesVersion: v.maxLength("reports.kubernetes_version", r.kubernetesVersion, 64) || current.status.kubernetesVersion,
+          agentVersion: current.status.agentVersion,
+          lastSeenAt: phase === "READY" ? now : current.status.lastSeenAt,
+          message: v.maxLength("reports.message", r.message, v.LIMITS.reason),
+        });
+      }
+      return {};
+    },
+  };
+}

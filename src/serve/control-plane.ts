@@ -1,0 +1,160 @@
+/**
+ * Starts the control plane: store, signing keys, the bootstrap admin key on first start,
+ * the Connect listener and a maintenance loop (grant expiry, pruning). Used by
+ * `kubegate serve` and `kubegate serve control`.
+ */
+import { randomBytes } from "node:crypto";
+import { chmod, mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { listenUrl, type ServeConfig } from "../config/serve-config.ts";
+import { createAuthenticator } from "../control/authenticator.ts";
+import type { ControlDeps } from "../control/deps.ts";
+import { createApiKey } from "../control/identity-service.ts";
+import { createRateLimiter } from "../control/rate-limit.ts";
+import { startControlServer } from "../control/server.ts";
+import type { Logger } from "../log.ts";
+import { openStore } from "../store/open.ts";
+import { loadOrCreateEncryptionKey } from "../store/seal.ts";
+import type { Store } from "../store/types.ts";
+import { loadTlsMaterial, type TlsMaterial } from "../tls/material.ts";
+import { createTokenSigner } from "../token/signer.ts";
+
+export const BOOTSTRAP_KEY_FILE = "bootstrap-admin.key";
+const BOOTSTRAP_META = "bootstrap_admin_key_id";
+
+export interface ControlPlane {
+  url: string;
+  port: number;
+  tls: TlsMaterial;
+  store: Store;
+  /** The bootstrap admin key, only on the start that created it. */
+  bootstrapAdminKey: string | undefined;
+  /** Credential the in-process data plane syncs with; valid for this process only. */
+  internalDataPlaneSecret: string;
+  close(): Promise<void>;
+}
+
+async function bootstrapAdmin(store: Store, config: ServeConfig, clock: () => Date, log: Logger): Promise<string | undefined> {
+  if ((await store.meta.get(BOOTSTRAP_META)) !== null) return undefined;
+  const { record, secret } = await createApiKey(
+    { store, clock },
+    { name: "bootstrap-admin", subject: "admin", groups: [config.adminGroup], expiresAt: null, createdBy: "kubegate" },
+  );
+  await store.meta.set(BOOTSTRAP_META, record.id);
+  const file = join(config.dataDir, BOOTSTRAP_KEY_FILE);
+  await writeFile(file, secret + "\n", { mode: 0o600 });
+  await chmod(file, 0o600);
+  log.info({ apiKey: record.id, file }, "bootstrap admin API key created");
+  return secret;
+}
+
+export async function startControlPlane(config: ServeConfig, log: Logger, clock: () => Date = () => new Date()): Promise<ControlPlane> {
+  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  const encryptionKey = await loadOrCreateEncryptionKey({
+    dataDir: config.dataDir,
+    keyFile: config.encryptionKeyFile,
+    envValue: config.encryptionKey,
+  });
+  const store = await openStore({ database: config.database, dataDir: config.dataDir, encryptionKey, log: log.child({ component: "store" }) });
+  try {
+    const hosts = [...new Set([config.controlListen.host, config.dataListen.host].filter((h) => h !== "0.0.0.0" && h !== "::"))];
+    if (config.dataUrl !== "") hosts.push(new URL(config.dataUrl).hostname.replace(/^\[|\]$/g, ""));
+    const tls = await loadTlsMaterial({
+      dataDir: config.dataDir,
+      hosts,
+      certFile: config.tlsCertFile,
+      keyFile: config.tlsKeyFile,
+      caFile: config.tlsCaFile,
+    });
+    const signer = createTokenSigner({ keys: store.signingKeys, issuer: config.issuer, maxTtlMs: config.tokenMaxTtlMs, clock });
+    await signer.ensureKey();
+    const bootstrapAdminKey = await bootstrapAdmin(store, config, clock, log);
+    const internalDataPlaneSecret = randomBytes(32).toString("base64url");
+    const deps: ControlDeps = {
+      store,
+      signer,
+      mintLimiter: createRateLimiter({ perSecond: config.mintRate, burst: config.mintBurst }),
+      settings: {
+        issuer: config.issuer,
+        adminGroup: config.adminGroup,
+        dataPlaneGroup: config.dataPlaneGroup,
+        tokenDefaultTtlMs: config.tokenTtlMs,
+        tokenMaxTtlMs: config.tokenMaxTtlMs,
+        dataUrl: config.dataUrl || listenUrl(config.dataListen),
+        dataCaPem: tls.caPem,
+        syncHeartbeatMs: config.syncHeartbeatMs,
+      },
+      log: log.child({ component: "control" }),
+      clock,
+    };
+    const authenticator = createAuthenticator({
+      store,
+      adminGroup: config.adminGroup,
+      dataPlaneGroup: config.dataPlaneGroup,
+      internalSecret: internalDataPlaneSecret,
+      oidc:
+        config.oidcIssuerUrl === undefined || config.oidcClientId === undefined
+          ? undefined
+          : {
+              issuerUrl: config.oidcIssuerUrl,
+              clientId: config.oidcClientId,
+              usernameClaim: config.oidcUsernameClaim,
+              groupsClaim: config.oidcGroupsClaim,
+              usernamePrefix: config.oidcUsernamePrefix,
+            },
+      clock,
+    });
+    const server = await startControlServer({
+      deps,
+      authenticator,
+      tls,
+      listen: config.controlListen,
+      ready: async () => (await store.changes.latestRevision()) >= 0,
+    });
+    const maintenance = startMaintenance(store, clock, log);
+    return {
+      url: listenUrl(config.controlListen, server.port),
+      port: server.port,
+      tls,
+      store,
+      bootstrapAdminKey,
+      internalDataPlaneSecret,
+      async close() {
+        maintenance.stop();
+        await server.close();
+        await store.close();
+      },
+    };
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+}
+
+/** Expires grants as they reach their time (every second) and prunes old state (hourly). */
+function startMaintenance(store: Store, clock: () => Date, log: Logger): { stop(): void } {
+  let running = false;
+  let lastPrune = 0;
+  const tick = async () => {
+    if (running) return;
+    running = true;
+    try {
+      const now = clock();
+      const expired = await store.grants.expireDue(now);
+      for (const g of expired) log.info({ audit: "grant.expire", grant: g.id, cluster: g.cluster }, "grant expired");
+      if (now.getTime() - lastPrune > 3_600_000) {
+        lastPrune = now.getTime();
+        await store.revocations.pruneExpired(now);
+        await store.signingKeys.pruneRetired(now);
+        await store.changes.prune(new Date(now.getTime() - 24 * 3_600_000));
+      }
+    } catch (err) {
+      log.warn({ err }, "maintenance failed; will retry");
+    } finally {
+      running = false;
+    }
+  };
+  const timer = setInterval(() => void tick(), 1000);
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
+}
