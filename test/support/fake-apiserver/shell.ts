@@ -16,13 +16,6 @@ export interface ShellIO {
   signal: AbortSignal;
 }
 
-/** Thrown by `exit N` to unwind the script; a tagged object, not an Error. */
-type ExitSignal = { exitCode: number };
-
-function isExit(e: unknown): e is ExitSignal {
-  return typeof e === "object" && e !== null && typeof (e as ExitSignal).exitCode === "number";
-}
-
 type Token = { word: string } | { op: ";" | "&&" | "||" };
 
 /** Splits a script into words and operators, honouring quotes and expanding variables. */
@@ -98,36 +91,45 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
+/** Splits a script at `;`, newlines, `&&` and `||` outside quotes; each piece is expanded only when it runs. */
+export function splitCommands(script: string): Array<{ text: string; after: ";" | "&&" | "||" }> {
+  const out: Array<{ text: string; after: ";" | "&&" | "||" }> = [];
+  let quote: string | undefined;
+  let start = 0;
+  for (let i = 0; i < script.length; i++) {
+    const ch = script[i]!;
+    if (quote) {
+      if (ch === "\\" && quote === '"') i++;
+      else if (ch === quote) quote = undefined;
+    } else if (ch === "'" || ch === '"') quote = ch;
+    else if (ch === "\\") i++;
+    else if (ch === ";" || ch === "\n" || script.startsWith("&&", i) || script.startsWith("||", i)) {
+      const op = ch === ";" || ch === "\n" ? ";" : (script.slice(i, i + 2) as "&&" | "||");
+      out.push({ text: script.slice(start, i), after: op });
+      if (op !== ";") i++;
+      start = i + 1;
+    }
+  }
+  out.push({ text: script.slice(start), after: ";" });
+  return out;
+}
+
 async function runScript(script: string, io: ShellIO): Promise<number> {
   let status = 0;
-  let tokens: Token[];
-  try {
-    tokens = tokenize(script, (name) => (name === "?" ? String(status) : (io.env[name] ?? "")));
-  } catch (e) {
-    io.stderr(`sh: syntax error: ${(e as Error).message}\n`);
-    return 2;
-  }
-  let argv: string[] = [];
   let skip = false;
-  const flush = async () => {
-    if (argv.length && !skip) {
-      if (argv[0] === "exit") throw { exitCode: argv[1] === undefined ? status : Number(argv[1]) & 0xff } satisfies ExitSignal;
-      status = await runCommand(argv, io, true);
-    }
-    argv = [];
-  };
-  try {
-    for (const t of tokens) {
-      if ("word" in t) argv.push(t.word);
-      else {
-        await flush();
-        skip = (t.op === "&&" && status !== 0) || (t.op === "||" && status === 0);
+  for (const { text, after } of splitCommands(script)) {
+    if (!skip) {
+      let argv: string[];
+      try {
+        argv = tokenize(text, (name) => (name === "?" ? String(status) : (io.env[name] ?? ""))).flatMap((t) => ("word" in t ? [t.word] : []));
+      } catch (e) {
+        io.stderr(`sh: syntax error: ${(e as Error).message}\n`);
+        return 2;
       }
+      if (argv[0] === "exit") return argv[1] === undefined ? status : Number(argv[1]) & 0xff;
+      if (argv.length) status = await runCommand(argv, io, true);
     }
-    await flush();
-  } catch (e) {
-    if (isExit(e)) return e.exitCode;
-    throw e;
+    skip = (after === "&&" && status !== 0) || (after === "||" && status === 0);
   }
   return status;
 }
