@@ -79,8 +79,15 @@ export async function startControlServer(opts: {
     sockets.set(sock, 0);
     sock.on("close", () => sockets.delete(sock));
   });
-  server.on("request", (req: http2.Http2ServerRequest) => {
-    if (req.httpVersionMajor !== 1) return;
+  server.on("request", (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => {
+    if (req.httpVersionMajor !== 1) {
+      // A response sent before the request body ended (e.g. an oversized message) tells
+      // the client to stop sending (RFC 9113 8.1), so the stream does not linger.
+      res.once("finish", () => {
+        if (!req.complete && !req.stream.destroyed) req.stream.close(http2.constants.NGHTTP2_NO_ERROR);
+      });
+      return;
+    }
     const sock = req.socket as unknown as Socket;
     sockets.set(sock, (sockets.get(sock) ?? 0) + 1);
     req.once("close", () => {
@@ -100,7 +107,7 @@ export async function startControlServer(opts: {
 
   return {
     port: (server.address() as AddressInfo).port,
-    async close(graceMs = 10_000) {
+    async close(graceMs = 5_000) {
       closing = true;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       shutdown.abort();

@@ -31,7 +31,8 @@ export interface ControlPlane {
   bootstrapAdminKey: string | undefined;
   /** Credential the in-process data plane syncs with; valid for this process only. */
   internalDataPlaneSecret: string;
-  close(): Promise<void>;
+  /** Drains in-flight calls for up to graceMs, then closes listener and store. */
+  close(graceMs?: number): Promise<void>;
 }
 
 async function bootstrapAdmin(store: Store, config: ServeConfig, clock: () => Date, log: Logger): Promise<string | undefined> {
@@ -119,9 +120,9 @@ export async function startControlPlane(config: ServeConfig, log: Logger, clock:
       store,
       bootstrapAdminKey,
       internalDataPlaneSecret,
-      async close() {
+      async close(graceMs?: number) {
         maintenance.stop();
-        await server.close();
+        await server.close(graceMs);
         await store.close();
       },
     };

@@ -64,7 +64,7 @@ export async function startTestControlPlane(
       return res.secret;
     },
     async close() {
-      await plane.close();
+      await plane.close(1000);
       if (opts.dataDir === undefined) await rm(dataDir, { recursive: true, force: true });
     },
   };
