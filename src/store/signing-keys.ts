@@ -50,11 +50,11 @@ export function createSigningKeysRepository({ db, sealer, mutate }: StoreContext
         }),
       ),
 
-    setActiveUntil: (kid, activeUntil) =>
+    setActiveUntil: (kid, activeUntil, retireAt) =>
       mutate(async (trx, emit) => {
         const result = await trx
           .updateTable("signing_keys")
-          .set({ active_until: toMs(activeUntil) })
+          .set(retireAt === undefined ? { active_until: toMs(activeUntil) } : { active_until: toMs(activeUntil), retire_at: toMs(retireAt) })
           .where("kid", "=", kid)
           .executeTakeFirst();
         if (result.numUpdatedRows > 0n) emit("signing_key", kid);

@@ -180,7 +180,8 @@ export interface Store {
     /** Every key not yet past retireAt, oldest first. */
     list(now: Date): Promise<SigningKeyRecord[]>;
     insert(rec: SigningKeyRecord): Promise<void>;
-    setActiveUntil(kid: string, activeUntil: Date): Promise<void>;
+    /** Ends the key's signing period; `retireAt` moves its retirement with it. */
+    setActiveUntil(kid: string, activeUntil: Date, retireAt?: Date): Promise<void>;
     /** Deletes keys past retireAt (a change event each); returns their kids. */
     pruneRetired(now: Date): Promise<string[]>;
   };

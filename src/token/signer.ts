@@ -137,7 +137,8 @@ export function createTokenSigner(opts: TokenSignerOptions): TokenSigner {
     async rotate() {
       const now = clock();
       const key = await activeKey(now);
-      await opts.keys.setActiveUntil(key.kid, now);
+      // Its tokens expire within maxTtl of now, so it need not be published longer than that.
+      await opts.keys.setActiveUntil(key.kid, now, new Date(now.getTime() + opts.maxTtlMs));
       active = undefined;
     },
   };
