@@ -46,7 +46,17 @@ export interface Authenticator {
 export function createAuthenticator(opts: AuthenticatorOptions): Authenticator {
   const clock = opts.clock ?? (() => new Date());
   const internal = opts.internalSecret === undefined ? undefined : Buffer.from(opts.internalSecret);
-  const jwks = opts.oidc === undefined ? undefined : createRemoteJWKSet(new URL(`${opts.oidc.issuerUrl.replace(/\/$/, "")}/.well-known/jwks.json`));
+  let jwks: ReturnType<typeof createRemoteJWKSet> | undefined;
+  /** The issuer's key set, found through OIDC discovery on first use. */
+  async function issuerKeys(oidc: OidcOptions): Promise<ReturnType<typeof createRemoteJWKSet>> {
+    if (jwks !== undefined) return jwks;
+    const res = await fetch(`${oidc.issuerUrl.replace(/\/$/, "")}/.well-known/openid-configuration`, { signal: AbortSignal.timeout(5000) });
+    if (!res.ok) throw new Error(`OIDC discovery answered ${res.status}`);
+    const doc = (await res.json()) as { issuer?: unknown; jwks_uri?: unknown };
+    if (doc.issuer !== oidc.issuerUrl || typeof doc.jwks_uri !== "string") throw new Error("OIDC discovery document does not match the issuer");
+    jwks = createRemoteJWKSet(new URL(doc.jwks_uri));
+    return jwks;
+  }
   // Touching last_used on every call would write on every RPC; once a minute is enough.
   const touched = new Map<string, number>();
 
@@ -76,7 +86,12 @@ export function createAuthenticator(opts: AuthenticatorOptions): Authenticator {
 
   async function fromOidc(token: string, oidc: OidcOptions): Promise<Caller> {
     try {
-      const { payload } = await jwtVerify(token, jwks!, { issuer: oidc.issuerUrl, audience: oidc.clientId, currentDate: clock() });
+      const { payload } = await jwtVerify(token, await issuerKeys(oidc), {
+        issuer: oidc.issuerUrl,
+        audience: oidc.clientId,
+        currentDate: clock(),
+        algorithms: ["RS256", "ES256", "EdDSA"],
+      });
       const name = payload[oidc.usernameClaim];
       const groups = payload[oidc.groupsClaim];
       if (typeof name !== "string" || name === "") throw new Error(`claim ${oidc.usernameClaim} missing`);

@@ -1,0 +1,65 @@
+/**
+ * OIDC ID tokens from a configured issuer authenticate callers (keys found by discovery);
+ * tokens for another audience, from another issuer, or expired are refused.
+ */
+import { once } from "node:events";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { exportJWK, generateKeyPair, SignJWT } from "jose";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { startTestControlPlane, type TestControlPlane } from "../support/control-plane.ts";
+
+let issuer: http.Server;
+let issuerUrl: string;
+let cp: TestControlPlane;
+let sign: (claims: Record<string, unknown>, opts?: { aud?: string; iss?: string; exp?: string }) => Promise<string>;
+
+beforeAll(async () => {
+  const { privateKey, publicKey } = await generateKeyPair("ES256");
+  const jwk = { ...(await exportJWK(publicKey)), kid: "k1", alg: "ES256", use: "sig" };
+  issuer = http.createServer((req, res) => {
+    res.setHeader("content-type", "application/json");
+    if (req.url === "/.well-known/openid-configuration") res.end(JSON.stringify({ issuer: issuerUrl, jwks_uri: `${issuerUrl}/keys` }));
+    else if (req.url === "/keys") res.end(JSON.stringify({ keys: [jwk] }));
+    else res.writeHead(404).end();
+  });
+  issuer.listen(0, "127.0.0.1");
+  await once(issuer, "listening");
+  issuerUrl = `http://127.0.0.1:${(issuer.address() as AddressInfo).port}`;
+  sign = (claims, o = {}) =>
+    new SignJWT(claims)
+      .setProtectedHeader({ alg: "ES256", kid: "k1" })
+      .setIssuer(o.iss ?? issuerUrl)
+      .setAudience(o.aud ?? "kubegate")
+      .setIssuedAt()
+      .setExpirationTime(o.exp ?? "5m")
+      .sign(privateKey);
+  cp = await startTestControlPlane({ "oidc-issuer-url": issuerUrl, "oidc-client-id": "kubegate" });
+});
+afterAll(async () => {
+  await cp.close();
+  issuer.close();
+});
+
+it("accepts an ID token from the issuer and maps its claims", async () => {
+  const token = await sign({ email: "alice@example.com", groups: ["dev", "ops"] });
+  const me = await cp.clients(token).identity.whoAmI({});
+  expect(me).toMatchObject({ subject: "oidc:alice@example.com", groups: ["dev", "ops"], authenticatedBy: "oidc", admin: false });
+});
+
+it("refuses a wrong audience, a foreign issuer and an expired token", async () => {
+  for (const token of [
+    await sign({ email: "a@x" }, { aud: "someone-else" }),
+    await sign({ email: "a@x" }, { iss: "https://evil.example" }),
+    await sign({ email: "a@x" }, { exp: "-1m" }),
+    await sign({ groups: ["dev"] }),
+  ]) {
+    const err = await cp.clients(token).identity.whoAmI({}).then(
+      () => undefined,
+      (e: unknown) => ConnectError.from(e),
+    );
+    expect(err?.code).toBe(Code.Unauthenticated);
+    expect(err?.rawMessage).toBe("the OIDC ID token is not valid for this kubegate");
+  }
+});
