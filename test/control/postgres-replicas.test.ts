@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { createLocalJWKSet, jwtVerify } from "jose";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { GrantState, Role, SubjectKind } from "../../gen/kubegate/v1/grant_pb.ts";
+import type { WatchStateResponse } from "../../gen/kubegate/v1/sync_pb.ts";
 import { startTestPostgres, type TestPostgres } from "../store/support/embedded-postgres.ts";
 import { startTestControlPlane, type TestControlPlane } from "../support/control-plane.ts";
 
@@ -49,13 +50,13 @@ it("shares state, keys and revocations across replicas", async () => {
 
   const abort = new AbortController();
   const stream = b.clients(dpKey).sync.watchState({ replica: "dp-on-b" }, { signal: abort.signal })[Symbol.asyncIterator]();
-  const snap = (await stream.next()).value!;
+  const snap = (await stream.next()).value as WatchStateResponse;
   expect(snap.grants.map((g) => g.id)).toContain(grant.id);
 
   const started = Date.now();
   await adminA.grants.revokeGrant({ id: grant.id });
   for (;;) {
-    const msg = (await stream.next()).value!;
+    const msg = (await stream.next()).value as WatchStateResponse;
     if (msg.grants.some((g) => g.id === grant.id && g.state === GrantState.REVOKED)) break;
   }
   const elapsed = Date.now() - started;
