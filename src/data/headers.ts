@@ -1,0 +1,160 @@
+/**
+ * Header hygiene on the data path (DESIGN, data path rules 4 and 5). The member trusts
+ * the gateway's credential, so anything a client sends that the member would read as
+ * identity (Authorization, Impersonate-*, X-Remote-*, cookies, the token in a WebSocket
+ * subprotocol) is removed before the gateway adds the identity it vouches for. Hop-by-hop
+ * headers belong to one connection and are never forwarded, in either direction.
+ */
+
+/** lowercased names, as node gives them */
+export type HeaderMap = Record<string, string | string[] | undefined>;
+
+/** RFC 9110 §7.6.1 connection-specific headers, plus HTTP/2's upgrade settings. */
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+  "http2-settings",
+]);
+
+/**
+ * Credentials and identity claims a client must not pass through. `audit-id` is the
+ * gateway's to set; `forwarded` is the standard spelling of X-Forwarded-*.
+ */
+const CLIENT_CREDENTIALS = new Set(["authorization", "proxy-authorization", "cookie", "host", "audit-id", "forwarded"]);
+const CLIENT_IDENTITY_PREFIXES = ["impersonate-", "x-remote-", "x-forwarded-"];
+
+/** Response headers that describe the member's connection to us, not ours to the client. */
+const RESPONSE_HOP_BY_HOP = new Set([...HOP_BY_HOP, "proxy-authenticate"]);
+
+/** The subprotocol in which kubectl and client-go carry a bearer token over WebSocket. */
+const WEBSOCKET_BEARER_PREFIX = "base64url.bearer.authorization.k8s.io";
+
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+function values(value: string | string[] | undefined): string[] {
+  if (value === undefined) return [];
+  return Array.isArray(value) ? value : [value];
+}
+
+/** The lowercased names a Connection header lists (it may repeat, each a comma list). */
+function connectionTokens(value: string | string[] | undefined): Set<string> {
+  const tokens = new Set<string>();
+  for (const v of values(value))
+    for (const token of v.split(",")) {
+      const t = token.trim().toLowerCase();
+      if (t !== "") tokens.add(t);
+    }
+  return tokens;
+}
+
+/** Gathers a header's values under any spelling of its name. */
+function lookup(headers: HeaderMap, name: string): string[] {
+  const out: string[] = [];
+  for (const [key, value] of Object.entries(headers)) if (key.toLowerCase() === name) out.push(...values(value));
+  return out;
+}
+
+/** Removes what a client must never pass to a member; returns a new map. */
+export function sanitizeRequestHeaders(headers: HeaderMap, opts: { keepUpgrade: boolean }): Record<string, string | string[]> {
+  const listed = connectionTokens(lookup(headers, "connection"));
+  const upgrade = opts.keepUpgrade ? lookup(headers, "upgrade") : [];
+  const out: Record<string, string | string[]> = {};
+  for (const [key, value] of Object.entries(headers)) {
+    if (value === undefined) continue;
+    const name = key.toLowerCase();
+    if (name.startsWith(":")) continue;
+    if (HOP_BY_HOP.has(name) || CLIENT_CREDENTIALS.has(name)) continue;
+    if (CLIENT_IDENTITY_PREFIXES.some((p) => name.startsWith(p))) continue;
+    if (listed.has(name)) continue;
+    if (name === "sec-websocket-protocol") {
+      const kept = stripWebSocketBearer(value);
+      if (kept !== undefined) out[key] = kept;
+      continue;
+    }
+    out[key] = value;
+  }
+  // An upgrade is the one connection-level request the member must see: exec, attach and
+  // port-forward are upgrades. Connection is rebuilt so nothing else rides along with it.
+  if (upgrade.length > 0) {
+    out["connection"] = "Upgrade";
+    out["upgrade"] = upgrade.length === 1 ? upgrade[0]! : upgrade.join(", ");
+  }
+  return out;
+}
+
+/** Drops entries of Sec-WebSocket-Protocol that carry a bearer token (base64url.bearer.authorization.k8s.io.*); returns undefined if none remain. */
+export function stripWebSocketBearer(value: string | string[] | undefined): string | undefined {
+  const kept: string[] = [];
+  for (const v of values(value))
+    for (const entry of v.split(",")) {
+      const protocol = entry.trim();
+      if (protocol === "" || protocol.toLowerCase().startsWith(WEBSOCKET_BEARER_PREFIX)) continue;
+      kept.push(protocol);
+    }
+  return kept.length === 0 ? undefined : kept.join(", ");
+}
+
+function headerValue(what: string, value: string): string {
+  // A newline here would let a user or group name write headers of its own.
+  if (CONTROL.test(value)) throw new Error(`${what} ${JSON.stringify(value)} contains a control character; refusing to send it as a header`);
+  return value;
+}
+
+/** The identity headers the gateway sets after sanitizing (one Impersonate-Group per group). */
+export function impersonationHeaders(identity: {
+  user: string;
+  groups: string[];
+  grantIds: string[];
+  prefix: string;
+  requestId: string;
+}): Record<string, string | string[]> {
+  const { prefix } = identity;
+  if (identity.user === "") throw new Error("impersonated user must not be empty");
+  const out: Record<string, string | string[]> = {
+    "impersonate-user": headerValue("user", prefix + identity.user),
+  };
+  if (identity.groups.length > 0) out["impersonate-group"] = identity.groups.map((g) => headerValue("group", prefix + g));
+  if (identity.grantIds.length > 0) out["impersonate-extra-kubegate-grant"] = identity.grantIds.map((id) => headerValue("grant id", id));
+  out["audit-id"] = headerValue("request id", identity.requestId);
+  return out;
+}
+
+/** Percent-decodes (and '+' to space) once; a malformed escape stays as it is. */
+function decodeQueryOnce(s: string): string {
+  return s.replace(/\+/g, " ").replace(/%([0-9a-fA-F]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+}
+
+/**
+ * True when the raw query string contains the token (in any parameter, raw or percent-decoded).
+ * Decodes repeatedly (a token is ASCII, so byte-wise decoding is exact) to catch
+ * double-encoding, since some hop downstream might decode twice.
+ */
+export function queryCarriesToken(rawQuery: string, token: string): boolean {
+  if (token === "") return false;
+  let text = rawQuery;
+  for (let round = 0; round < 4; round++) {
+    if (text.includes(token)) return true;
+    const next = decodeQueryOnce(text);
+    if (next === text) return false;
+    text = next;
+  }
+  return text.includes(token);
+}
+
+/** Removes hop-by-hop headers (and those named in Connection) from a member's response before it goes to the client. */
+export function sanitizeResponseHeaders(headers: HeaderMap): Record<string, string | string[]> {
+  const listed = connectionTokens(lookup(headers, "connection"));
+  const out: Record<string, string | string[]> = {};
+  for (const [key, value] of Object.entries(headers)) {
+    if (value === undefined) continue;
+    const name = key.toLowerCase();
+    if (name.startsWith(":") || RESPONSE_HOP_BY_HOP.has(name) || listed.has(name)) continue;
+    out[key] = value;
+  }
+  return out;
+}
