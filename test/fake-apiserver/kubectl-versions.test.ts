@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type FakeApiserver, startFakeApiserver } from "../support/fake-apiserver/index.ts";
-import { VERSIONED_KUBECTL_DIR, clientEnv, hasFile, requireProgram, run } from "./programs.ts";
+import { VERSIONED_KUBECTL_DIR, clientEnv, hasFile, requireProgram, run } from "../support/programs.ts";
 
 const VERSIONS = ["1.27", "1.28", "1.29", "1.30", "1.31", "1.33"];
 const present = VERSIONS.filter((v) => hasFile(join(VERSIONED_KUBECTL_DIR, `kubectl.${v}`)));

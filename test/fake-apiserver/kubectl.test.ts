@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type FakeApiserver, roleBinding, startFakeApiserver } from "../support/fake-apiserver/index.ts";
 import { request1 } from "./http-client.ts";
-import { KUBECTL, clientEnv, hasFile, requireProgram, run, stream } from "./programs.ts";
+import { KUBECTL, clientEnv, hasFile, requireProgram, run, stream } from "../support/programs.ts";
 
 const available = requireProgram(hasFile(KUBECTL), `kubectl at ${KUBECTL}`);
 

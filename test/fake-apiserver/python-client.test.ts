@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type FakeApiserver, startFakeApiserver } from "../support/fake-apiserver/index.ts";
-import { PYTHON, clientEnv, hasPythonKubernetes, requireProgram, stream } from "./programs.ts";
+import { PYTHON, clientEnv, hasPythonKubernetes, requireProgram, stream } from "../support/programs.ts";
 
 const available = requireProgram(hasPythonKubernetes(), `python3-kubernetes (${PYTHON} -c 'import kubernetes')`);
 

@@ -60,6 +60,10 @@ export interface Streaming {
   lines: string[];
   /** Resolves once `predicate` holds for the lines seen so far. */
   waitFor(predicate: (lines: string[]) => boolean, timeoutMs?: number): Promise<string[]>;
+  /** What the program wrote to stderr so far. */
+  stderr(): string;
+  /** Resolves with the exit code (null when killed by a signal). */
+  exited: Promise<number | null>;
   stop(): Promise<void>;
 }
 
@@ -77,7 +81,7 @@ export function stream(bin: string, args: string[], env: NodeJS.ProcessEnv): Str
     for (const w of waiters) w();
   });
   child.stderr!.on("data", (d: Buffer) => (stderr += d.toString("utf8")));
-  const exited = new Promise<void>((r) => child.on("exit", () => r()));
+  const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
   return {
     child,
     lines,
@@ -98,6 +102,8 @@ export function stream(bin: string, args: string[], env: NodeJS.ProcessEnv): Str
         check();
       });
     },
+    stderr: () => stderr,
+    exited,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
       await exited;
