@@ -40,6 +40,12 @@ export interface ServeConfig {
   /** Data plane: whether a token expiring during a stream cuts it. */
   cutStreamsOnTokenExpiry: boolean;
   logLevel: string;
+  /** serve data: the control plane to sync from, and how to trust and authenticate to it. */
+  controlUrl: string | undefined;
+  controlCaFile: string | undefined;
+  controlTokenFile: string | undefined;
+  upstreamConnectTimeoutMs: number;
+  upstreamResponseTimeoutMs: number;
   oidcIssuerUrl: string | undefined;
   oidcClientId: string | undefined;
   oidcUsernameClaim: string;
@@ -79,6 +85,16 @@ export const serveOptions: Record<string, OptionSpec> = {
   impersonationPrefix: { flag: "impersonation-prefix", kind: "string", default: "kubegate:", help: "prefix of the impersonated user and groups" },
   cutStreamsOnTokenExpiry: { flag: "cut-streams-on-token-expiry", kind: "boolean", default: "false", help: "end live streams when their token expires" },
   logLevel: { flag: "log-level", kind: "string", default: "info", help: "pino log level" },
+  controlUrl: { flag: "control", kind: "string", help: "serve data: control plane URL to sync from" },
+  controlCaFile: { flag: "control-ca-file", kind: "string", help: "serve data: CA of the control plane (default <data-dir>/ca.crt)" },
+  controlTokenFile: { flag: "control-token-file", kind: "string", help: "serve data: file holding a data-plane API key" },
+  upstreamConnectTimeout: { flag: "upstream-connect-timeout", kind: "duration", default: "10s", help: "data plane: time to connect to a member" },
+  upstreamResponseTimeout: {
+    flag: "upstream-response-timeout",
+    kind: "duration",
+    default: "60s",
+    help: "data plane: time for a member to start answering (streams are never cut after that)",
+  },
   oidcIssuerUrl: { flag: "oidc-issuer-url", kind: "string", help: "accept OIDC ID tokens from this issuer" },
   oidcClientId: { flag: "oidc-client-id", kind: "string", help: "OIDC audience" },
   oidcUsernameClaim: { flag: "oidc-username-claim", kind: "string", default: "email", help: "claim holding the user name" },
@@ -148,6 +164,8 @@ export function resolveServeConfig(flags: Record<string, string | undefined>, en
   if (tokenMaxTtlMs > 24 * 3_600_000) throw new ConfigError(`${where("tokenMaxTtl")}: at most 24h; tokens are meant to be short-lived`);
   if ((raw["oidcIssuerUrl"] === undefined) !== (raw["oidcClientId"] === undefined))
     throw new ConfigError(`${where("oidcIssuerUrl")} and ${where("oidcClientId")} go together`);
+  if (raw["controlUrl"] !== undefined && !/^https:\/\/[^/]+\/?$/.test(raw["controlUrl"]))
+    throw new ConfigError(`${where("controlUrl")}: must be https://host:port`);
   if (raw["dataUrl"] !== undefined && !/^https:\/\/[^/]+$/.test(raw["dataUrl"]))
     throw new ConfigError(`${where("dataUrl")}: must be https://host[:port] with no path`);
 
@@ -174,6 +192,11 @@ export function resolveServeConfig(flags: Record<string, string | undefined>, en
     impersonationPrefix: raw["impersonationPrefix"]!,
     cutStreamsOnTokenExpiry: bool("cutStreamsOnTokenExpiry"),
     logLevel: raw["logLevel"]!,
+    controlUrl: raw["controlUrl"],
+    controlCaFile: raw["controlCaFile"],
+    controlTokenFile: raw["controlTokenFile"],
+    upstreamConnectTimeoutMs: duration("upstreamConnectTimeout"),
+    upstreamResponseTimeoutMs: duration("upstreamResponseTimeout"),
     oidcIssuerUrl: raw["oidcIssuerUrl"],
     oidcClientId: raw["oidcClientId"],
     oidcUsernameClaim: raw["oidcUsernameClaim"]!,

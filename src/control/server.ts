@@ -3,7 +3,6 @@
  * Connect, gRPC and gRPC-Web for every service, plus /healthz and /readyz.
  */
 import http2 from "node:http2";
-import type { AddressInfo, Socket } from "node:net";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { AccessGrants } from "../../gen/kubegate/v1/grant_pb.ts";
 import { ClusterRegistry } from "../../gen/kubegate/v1/cluster_pb.ts";
@@ -11,6 +10,7 @@ import { IdentityService } from "../../gen/kubegate/v1/identity_pb.ts";
 import { DataPlaneSyncService } from "../../gen/kubegate/v1/sync_pb.ts";
 import { TokenService } from "../../gen/kubegate/v1/token_pb.ts";
 import type { ListenAddress } from "../config/serve-config.ts";
+import { listen } from "../net/listener.ts";
 import type { TlsMaterial } from "../tls/material.ts";
 import { accessGrants } from "./access-grants.ts";
 import { authInterceptor } from "./auth-interceptor.ts";
@@ -66,59 +66,11 @@ export async function startControlServer(opts: {
     },
   });
 
-  const sessions = new Set<http2.ServerHttp2Session>();
-  // HTTP/1.1 sockets with their number of requests in flight, so idle ones close at once.
-  const sockets = new Map<Socket, number>();
   const server = http2.createSecureServer({ allowHTTP1: true, cert: opts.tls.certPem, key: opts.tls.keyPem }, handler);
-  server.on("session", (s) => {
-    sessions.add(s);
-    s.on("close", () => sessions.delete(s));
-  });
-  server.on("secureConnection", (sock: Socket) => {
-    if ((sock as Socket & { alpnProtocol?: string | false }).alpnProtocol === "h2") return;
-    sockets.set(sock, 0);
-    sock.on("close", () => sockets.delete(sock));
-  });
-  server.on("request", (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => {
-    if (req.httpVersionMajor !== 1) {
-      // A response sent before the request body ended (e.g. an oversized message) tells
-      // the client to stop sending (RFC 9113 8.1), so the stream does not linger.
-      res.once("finish", () => {
-        if (!req.complete && !req.stream.destroyed) req.stream.close(http2.constants.NGHTTP2_NO_ERROR);
-      });
-      return;
-    }
-    const sock = req.socket as unknown as Socket;
-    sockets.set(sock, (sockets.get(sock) ?? 0) + 1);
-    req.once("close", () => {
-      const n = (sockets.get(sock) ?? 1) - 1;
-      sockets.set(sock, n);
-      if (closing && n === 0) sock.destroy();
-    });
-  });
-  let closing = false;
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(opts.listen.port, opts.listen.host, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
+  const listener = await listen(server, opts.listen, () => shutdown.abort());
 
   return {
-    port: (server.address() as AddressInfo).port,
-    async close(graceMs = 5_000) {
-      closing = true;
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      shutdown.abort();
-      for (const s of sessions) s.close();
-      for (const [sock, inFlight] of sockets) if (inFlight === 0) sock.destroy();
-      const timer = setTimeout(() => {
-        for (const s of sessions) s.destroy();
-        for (const sock of sockets.keys()) sock.destroy();
-      }, graceMs);
-      await closed;
-      clearTimeout(timer);
-    },
+    port: listener.port,
+    close: (graceMs = 5_000) => listener.close(graceMs),
   };
 }

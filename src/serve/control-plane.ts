@@ -31,6 +31,8 @@ export interface ControlPlane {
   bootstrapAdminKey: string | undefined;
   /** Credential the in-process data plane syncs with; valid for this process only. */
   internalDataPlaneSecret: string;
+  /** Sets the data-plane URL written into kubeconfigs once its listener is up. */
+  setDataUrl(url: string): void;
   /** Drains in-flight calls for up to graceMs, then closes listener and store. */
   close(graceMs?: number): Promise<void>;
 }
@@ -120,6 +122,9 @@ export async function startControlPlane(config: ServeConfig, log: Logger, clock:
       store,
       bootstrapAdminKey,
       internalDataPlaneSecret,
+      setDataUrl(url) {
+        if (config.dataUrl === "") deps.settings.dataUrl = url;
+      },
       async close(graceMs?: number) {
         maintenance.stop();
         await server.close(graceMs);

@@ -68,8 +68,8 @@ export interface Streaming {
 }
 
 /** Starts a program and collects its stdout lines as they arrive. */
-export function stream(bin: string, args: string[], env: NodeJS.ProcessEnv): Streaming {
-  const child = spawn(bin, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+export function stream(bin: string, args: string[], env: NodeJS.ProcessEnv, opts: { stdin?: boolean } = {}): Streaming {
+  const child = spawn(bin, args, { env, stdio: [opts.stdin ? "pipe" : "ignore", "pipe", "pipe"] });
   const lines: string[] = [];
   let partial = "";
   let stderr = "";

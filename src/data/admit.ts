@@ -1,0 +1,79 @@
+/**
+ * The admission chain every data-plane request passes before anything reaches a member:
+ * route → authenticate → parse the Kubernetes request → authorize → build upstream
+ * headers (client credentials and identity stripped, the gateway's own set after).
+ */
+import type { IncomingHttpHeaders } from "node:http";
+import type { GatewayClaims } from "../token/claims.ts";
+import { authenticate, bearerToken, webSocketBearer, type AccessOptions } from "./access.ts";
+import { authorize, type GrantView } from "./authorize.ts";
+import { impersonationHeaders, queryCarriesToken, sanitizeRequestHeaders } from "./headers.ts";
+import { parseRequestInfo, type RequestInfo } from "./request-info.ts";
+import { parseRoute } from "./route.ts";
+import { DataPathError } from "./status.ts";
+import type { Upstream, Upstreams } from "./upstream.ts";
+import { tokenGrants } from "./access.ts";
+
+export interface AdmitContext {
+  access: AccessOptions;
+  upstreams: Upstreams;
+  impersonationPrefix: string;
+}
+
+export interface Admitted {
+  cluster: string;
+  /** Kubernetes path plus query, as sent. */
+  target: string;
+  claims: GatewayClaims;
+  info: RequestInfo;
+  grant: GrantView;
+  upstream: Upstream;
+  headers: Record<string, string | string[]>;
+}
+
+/** Partial facts for the audit line of a refused request. */
+export interface AdmitFacts {
+  cluster?: string;
+  claims?: GatewayClaims;
+  info?: RequestInfo;
+}
+
+export async function admit(
+  ctx: AdmitContext,
+  req: { method: string; url: string; headers: IncomingHttpHeaders; upgrade: boolean; requestId: string },
+  facts: AdmitFacts,
+): Promise<Admitted> {
+  const route = parseRoute(req.url);
+  if (!route.ok) throw new DataPathError(route.status === 404 ? "notFound" : "invalid", route.message, { status: route.status });
+  facts.cluster = route.cluster;
+  const token = bearerToken(req.headers.authorization) ?? (req.upgrade ? webSocketBearer(req.headers["sec-websocket-protocol"]) : undefined);
+  const caller = await authenticate(ctx.access, token, route.cluster);
+  facts.claims = caller.claims;
+  const info = parseRequestInfo(req.method, route.path, new URLSearchParams(route.query));
+  facts.info = info;
+  if (queryCarriesToken(route.query, caller.token))
+    throw new DataPathError("invalid", "the kubegate token must not be sent in the query string", { status: 400 });
+  const decision = authorize(info, tokenGrants(ctx.access.view, caller.claims), route.cluster, new Date(ctx.access.clock()));
+  if (!decision.allowed) throw new DataPathError("forbidden", decision.message, { detail: decision.reason });
+  const upstream = ctx.upstreams.get(caller.cluster);
+  const headers: Record<string, string | string[]> = {
+    ...sanitizeRequestHeaders(req.headers, { keepUpgrade: req.upgrade }),
+    ...impersonationHeaders({
+      user: caller.claims.sub,
+      groups: caller.claims.groups,
+      grantIds: [decision.grant.id],
+      prefix: ctx.impersonationPrefix,
+      requestId: req.requestId,
+    }),
+  };
+  if (upstream.authorization !== undefined) headers["authorization"] = upstream.authorization;
+  return {
+    cluster: route.cluster,
+    target: route.query === "" ? route.path : `${route.path}?${route.query}`,
+    claims: caller.claims,
+    info,
+    grant: decision.grant,
+    upstream,
+    headers,
+  };
+}

@@ -1,0 +1,107 @@
+/**
+ * Ordinary (non-upgrade) requests: admit, register as a live session so revocation can
+ * cut it, forward, and write one audit line when it ends.
+ */
+import { randomUUID } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { constants, type Http2ServerRequest, type Http2ServerResponse } from "node:http2";
+import type { Logger } from "../log.ts";
+import { admit, type AdmitContext, type AdmitFacts } from "./admit.ts";
+import { auditRequest, auditSession } from "./audit.ts";
+import { forward } from "./forward.ts";
+import type { Metrics } from "./metrics.ts";
+import type { Sessions } from "./sessions.ts";
+import { DataPathError, writeStatus } from "./status.ts";
+
+export interface HandlerContext extends AdmitContext {
+  sessions: Sessions;
+  metrics: Metrics;
+  log: Logger;
+  connectTimeoutMs: number;
+  responseTimeoutMs: number;
+}
+
+type Req = IncomingMessage | Http2ServerRequest;
+type Res = ServerResponse | Http2ServerResponse;
+
+/** Long-lived reads whose start and end are audited as a session. */
+function isStream(verb: string, subresource: string, query: URLSearchParams): boolean {
+  return verb === "watch" || (subresource === "log" && (query.get("follow") === "true" || query.get("follow") === "1"));
+}
+
+export async function handleRequest(ctx: HandlerContext, req: Req, res: Res): Promise<void> {
+  const started = performance.now();
+  const requestId = randomUUID();
+  const facts: AdmitFacts = {};
+  let bytesIn = 0;
+  let bytesOut = 0;
+  let upstreamMs: number | undefined;
+  let status = 0;
+  let grant: string | undefined;
+  let reason: string | undefined;
+  let removeSession: (() => void) | undefined;
+  let stream = false;
+  req.on("data", (c: Buffer) => (bytesIn += c.length));
+  try {
+    const admitted = await admit(ctx, { method: req.method ?? "GET", url: req.url ?? "/", headers: req.headers, upgrade: false, requestId }, facts);
+    grant = admitted.grant.id;
+    stream = isStream(admitted.info.verb, admitted.info.subresource, new URLSearchParams(admitted.target.split("?")[1] ?? ""));
+    removeSession = ctx.sessions.add({
+      id: requestId,
+      kind: stream ? "watch" : "request",
+      cluster: admitted.cluster,
+      claims: admitted.claims,
+      info: admitted.info,
+      cut(why) {
+        reason = why;
+        if ("stream" in req && req.stream !== undefined) req.stream.close(constants.NGHTTP2_CANCEL);
+        else res.destroy();
+      },
+    });
+    if (stream) auditSession(ctx.log, "start", requestId, facts, { grant });
+    await forward(req, res, {
+      upstream: admitted.upstream,
+      target: admitted.target,
+      headers: admitted.headers,
+      connectTimeoutMs: ctx.connectTimeoutMs,
+      responseTimeoutMs: ctx.responseTimeoutMs,
+      onResponse(s) {
+        status = s;
+        upstreamMs = Math.round(performance.now() - started);
+      },
+      onBytesOut: (n) => (bytesOut += n),
+    });
+  } catch (err) {
+    if (err instanceof DataPathError) {
+      reason ??= err.detail;
+      if (!(err as { midStream?: boolean }).midStream) {
+        status = err.status;
+        writeStatus(res, err);
+      }
+    } else {
+      reason = (err as Error).message;
+      status = 500;
+      ctx.log.error({ err, requestId }, "unexpected error on the data path");
+      writeStatus(res, new DataPathError("internal", "internal error in kubegate"));
+    }
+  } finally {
+    removeSession?.();
+    const durationMs = Math.round(performance.now() - started);
+    if (stream) auditSession(ctx.log, "end", requestId, facts, { grant, reason, bytesOut, durationMs });
+    auditRequest(ctx.log, {
+      requestId,
+      facts,
+      grant,
+      status,
+      bytesIn,
+      bytesOut,
+      durationMs,
+      upstreamMs,
+      reason,
+      protocol: `HTTP/${req.httpVersion}`,
+    });
+    // Only known clusters become label values: random names must not grow the metrics.
+    const cluster = facts.cluster !== undefined && ctx.access.view.clusters.has(facts.cluster) ? facts.cluster : "";
+    ctx.metrics.observeRequest(cluster, facts.info?.verb ?? "", status, durationMs / 1000);
+  }
+}

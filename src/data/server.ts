@@ -1,0 +1,114 @@
+/**
+ * The data plane's listener: /clusters/{cluster}/… requests and upgrades, /healthz,
+ * /readyz (ready only with a fresh view) and /metrics; and the watchdog that re-checks
+ * every live stream when the view changes and every quarter second (grant expiry).
+ */
+import http2 from "node:http2";
+import type { ListenAddress } from "../config/serve-config.ts";
+import { listen } from "../net/listener.ts";
+import type { TlsMaterial } from "../tls/material.ts";
+import { checkFresh, revocation, tokenGrants } from "./access.ts";
+import { authorize } from "./authorize.ts";
+import { handleRequest, type HandlerContext } from "./handler.ts";
+import type { LiveSession } from "./sessions.ts";
+import { handleUpgrade } from "./upgrade.ts";
+
+export interface DataServerOptions {
+  ctx: HandlerContext;
+  tls: TlsMaterial;
+  listen: ListenAddress;
+  syncConnected: () => boolean;
+  /** Cut streams whose token expires (default: a token expiring mid-stream does not cut it). */
+  cutStreamsOnTokenExpiry: boolean;
+}
+
+export interface DataServer {
+  port: number;
+  /** Re-checks every live stream now (called on every view change). */
+  revalidate(): void;
+  close(graceMs?: number): Promise<void>;
+}
+
+/** Why a live session must end now, or undefined while it may go on. */
+export function sessionVerdict(ctx: HandlerContext, s: LiveSession, cutOnTokenExpiry: boolean): string | undefined {
+  const { view, clock } = ctx.access;
+  try {
+    checkFresh(ctx.access);
+  } catch {
+    return "control plane unreachable past the staleness bound";
+  }
+  if (!view.clusters.has(s.cluster)) return "cluster deregistered";
+  const revoked = revocation(view, s.claims);
+  if (revoked !== undefined) return revoked;
+  const now = clock();
+  if (cutOnTokenExpiry && s.claims.exp * 1000 <= now) return "token expired";
+  const decision = authorize(s.info, tokenGrants(view, s.claims), s.cluster, new Date(now));
+  return decision.allowed ? undefined : decision.reason;
+}
+
+export async function startDataServer(opts: DataServerOptions): Promise<DataServer> {
+  const { ctx } = opts;
+  const server = http2.createSecureServer({
+    allowHTTP1: true,
+    cert: opts.tls.certPem,
+    key: opts.tls.keyPem,
+    // Room for thousands of concurrent watches on one connection, and windows large
+    // enough that a big LIST is not throttled by flow control.
+    maxSessionMemory: 256,
+    settings: { initialWindowSize: 4 * 1024 * 1024, maxConcurrentStreams: 100_000 },
+  });
+  server.on("session", (session) => session.setLocalWindowSize(16 * 1024 * 1024));
+
+  const text = (res: http2.Http2ServerResponse, status: number, body: string, type = "text/plain; charset=utf-8") => {
+    res.writeHead(status, { "content-type": type, "cache-control": "no-store" });
+    res.end(body);
+  };
+  server.on("request", (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => {
+    const url = req.url ?? "/";
+    if (url === "/healthz") return text(res, 200, "ok\n");
+    if (url === "/readyz") {
+      try {
+        checkFresh(ctx.access);
+        return text(res, 200, "ok\n");
+      } catch (err) {
+        return text(res, 503, `${(err as Error).message}\n`);
+      }
+    }
+    if (url === "/metrics") {
+      const { view, clock } = ctx.access;
+      return text(
+        res,
+        200,
+        ctx.metrics.render({
+          activeStreams: { request: ctx.sessions.count("request"), watch: ctx.sessions.count("watch"), upgrade: ctx.sessions.count("upgrade") },
+          syncStalenessSeconds: view.lastHeardAt === 0 ? -1 : (clock() - view.lastHeardAt) / 1000,
+          syncConnected: opts.syncConnected(),
+          revision: view.revision,
+        }),
+        "text/plain; version=0.0.4",
+      );
+    }
+    void handleRequest(ctx, req, res);
+  });
+  server.on("upgrade", (req, socket, head) => void handleUpgrade(ctx, req, socket, head));
+
+  const revalidate = () => {
+    for (const s of ctx.sessions.all()) {
+      const why = sessionVerdict(ctx, s, opts.cutStreamsOnTokenExpiry);
+      if (why !== undefined) s.cut(why);
+    }
+  };
+  const timer = setInterval(revalidate, 250);
+  timer.unref();
+  const listener = await listen(server, opts.listen, () => clearInterval(timer));
+
+  return {
+    port: listener.port,
+    revalidate,
+    async close(graceMs = 5_000) {
+      clearInterval(timer);
+      for (const s of ctx.sessions.all()) s.cut("data plane shutting down");
+      await listener.close(graceMs);
+    },
+  };
+}

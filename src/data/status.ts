@@ -1,0 +1,78 @@
+/**
+ * Kubernetes Status objects, so kubectl prints the data plane's refusals as it prints the
+ * API server's own. Denials say little; the audit log says the rest.
+ */
+import type { ServerResponse } from "node:http";
+import type { Http2ServerResponse } from "node:http2";
+import type { Duplex } from "node:stream";
+import { kinds, type ErrorKind } from "../errors.ts";
+
+export interface StatusBody {
+  kind: "Status";
+  apiVersion: "v1";
+  metadata: Record<string, never>;
+  status: "Failure";
+  message: string;
+  reason: string;
+  code: number;
+  details?: { retryAfterSeconds?: number };
+}
+
+/** A refusal on the data path: what kind (from the error catalogue), and words for the client. */
+export class DataPathError extends Error {
+  override name = "DataPathError";
+  readonly kind: ErrorKind;
+  /** Overrides the catalogue's HTTP status where Kubernetes uses another (e.g. 400 for bad paths). */
+  readonly status: number;
+  /** For the audit log only. */
+  readonly detail: string;
+  readonly retryAfterSeconds: number | undefined;
+  constructor(kind: ErrorKind, message: string, opts: { status?: number; detail?: string; retryAfterSeconds?: number } = {}) {
+    super(message);
+    this.kind = kind;
+    this.status = opts.status ?? kinds[kind].http;
+    this.detail = opts.detail ?? message;
+    this.retryAfterSeconds = opts.retryAfterSeconds;
+  }
+}
+
+export function statusBody(err: DataPathError): StatusBody {
+  return {
+    kind: "Status",
+    apiVersion: "v1",
+    metadata: {},
+    status: "Failure",
+    message: err.message,
+    reason: kinds[err.kind].reason,
+    code: err.status,
+    ...(err.retryAfterSeconds === undefined ? {} : { details: { retryAfterSeconds: err.retryAfterSeconds } }),
+  };
+}
+
+/** Writes the Status as the response, if headers have not gone out yet. */
+export function writeStatus(res: ServerResponse | Http2ServerResponse, err: DataPathError): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = JSON.stringify(statusBody(err));
+  const headers: Record<string, string | number> = {
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(body),
+    "cache-control": "no-store",
+  };
+  if (err.retryAfterSeconds !== undefined) headers["retry-after"] = err.retryAfterSeconds;
+  if (err.status === 401) headers["www-authenticate"] = 'Bearer realm="kubegate"';
+  (res as ServerResponse).writeHead(err.status, headers);
+  res.end(body);
+}
+
+/** Answers an upgrade request on its raw socket with a Status and closes the connection. */
+export function writeStatusToSocket(socket: Duplex, err: DataPathError): void {
+  const body = JSON.stringify(statusBody(err));
+  const reason = kinds[err.kind].reason;
+  socket.end(
+    `HTTP/1.1 ${err.status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+      `cache-control: no-store\r\nconnection: close\r\n\r\n${body}`,
+  );
+}

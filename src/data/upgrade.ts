@@ -1,0 +1,157 @@
+/**
+ * Upgrades (exec, attach, port-forward over SPDY/3.1 or WebSocket) on our own path, since
+ * http2-proxy does not carry SPDY. Only those two protocols are accepted; the member's
+ * answer is relayed; anything but 101 ends the connection so nothing else rides on it;
+ * after 101 bytes flow both ways until either side closes or a revocation cuts them.
+ */
+import { randomUUID } from "node:crypto";
+import type { IncomingMessage } from "node:http";
+import https from "node:https";
+import type { Duplex } from "node:stream";
+import { admit, type AdmitFacts } from "./admit.ts";
+import { auditRequest, auditSession } from "./audit.ts";
+import { upstreamFailure } from "./forward.ts";
+import type { HandlerContext } from "./handler.ts";
+import { sanitizeResponseHeaders } from "./headers.ts";
+import { DataPathError, writeStatusToSocket } from "./status.ts";
+
+const PROTOCOLS = new Set(["spdy/3.1", "websocket"]);
+
+function headerBlock(statusLine: string, headers: Record<string, string | string[]>): string {
+  let out = statusLine;
+  for (const [k, v] of Object.entries(headers)) for (const one of Array.isArray(v) ? v : [v]) out += `\r\n${k}: ${one}`;
+  return `${out}\r\n\r\n`;
+}
+
+export async function handleUpgrade(ctx: HandlerContext, req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+  const started = performance.now();
+  const requestId = randomUUID();
+  const facts: AdmitFacts = {};
+  let status = 0;
+  let bytesIn = 0;
+  let bytesOut = 0;
+  let reason: string | undefined;
+  let grant: string | undefined;
+  const finish = () => {
+    auditRequest(ctx.log, {
+      requestId,
+      facts,
+      grant,
+      status,
+      bytesIn,
+      bytesOut,
+      durationMs: Math.round(performance.now() - started),
+      reason,
+      protocol: `HTTP/${req.httpVersion} upgrade ${req.headers.upgrade ?? ""}`,
+    });
+    const cluster = facts.cluster !== undefined && ctx.access.view.clusters.has(facts.cluster) ? facts.cluster : "";
+    ctx.metrics.observeRequest(cluster, facts.info?.verb ?? "", status, (performance.now() - started) / 1000);
+  };
+  const refuse = (err: DataPathError) => {
+    status = err.status;
+    reason ??= err.detail;
+    writeStatusToSocket(socket, err);
+    finish();
+  };
+  socket.on("error", () => socket.destroy());
+
+  let admitted;
+  try {
+    const protocol = (req.headers.upgrade ?? "").toLowerCase();
+    if (!PROTOCOLS.has(protocol))
+      throw new DataPathError("invalid", `upgrade to ${JSON.stringify(req.headers.upgrade ?? "")} is not supported: only SPDY/3.1 and websocket`, { status: 400 });
+    admitted = await admit(ctx, { method: req.method ?? "GET", url: req.url ?? "/", headers: req.headers, upgrade: true, requestId }, facts);
+    grant = admitted.grant.id;
+  } catch (err) {
+    refuse(err instanceof DataPathError ? err : new DataPathError("internal", "internal error in kubegate"));
+    return;
+  }
+
+  const upstream = admitted.upstream;
+  const proxyReq = https.request({
+    method: req.method,
+    hostname: upstream.hostname,
+    port: upstream.port,
+    path: upstream.basePath + admitted.target,
+    headers: { ...admitted.headers, connection: "Upgrade", upgrade: req.headers.upgrade! },
+    agent: false,
+    ...upstream.tls,
+    timeout: ctx.responseTimeoutMs,
+  });
+  let removeSession: (() => void) | undefined;
+  let upstreamSocket: Duplex | undefined;
+  const cut = (why: string) => {
+    reason ??= why;
+    socket.destroy();
+    upstreamSocket?.destroy();
+    proxyReq.destroy();
+  };
+  removeSession = ctx.sessions.add({ id: requestId, kind: "upgrade", cluster: admitted.cluster, claims: admitted.claims, info: admitted.info, cut });
+  socket.once("close", () => {
+    if (upstreamSocket === undefined) proxyReq.destroy();
+  });
+
+  proxyReq.on("timeout", () => proxyReq.destroy(Object.assign(new Error("response timeout"), { code: "KUBEGATE_RESPONSE_TIMEOUT" })));
+  proxyReq.on("error", (err) => {
+    removeSession?.();
+    removeSession = undefined;
+    if (status === 0) refuse(upstreamFailure(admitted.cluster, err));
+  });
+  proxyReq.on("response", (res) => {
+    // The member refused the upgrade: relay its answer, then close so nothing else rides on it.
+    status = res.statusCode ?? 502;
+    reason ??= `member answered the upgrade with ${status}`;
+    removeSession?.();
+    removeSession = undefined;
+    const headers = sanitizeResponseHeaders(res.headers);
+    delete headers["content-length"];
+    socket.write(headerBlock(`HTTP/1.1 ${status} ${res.statusMessage ?? ""}`, { ...headers, connection: "close" }));
+    res.on("data", (c: Buffer) => (bytesOut += c.length));
+    res.pipe(socket);
+    res.on("end", () => socket.end());
+    res.on("error", () => socket.destroy());
+    socket.once("close", () => {
+      res.destroy();
+      finish();
+    });
+  });
+  proxyReq.on("upgrade", (res, upSocket, upHead) => {
+    status = 101;
+    upstreamSocket = upSocket;
+    proxyReq.setTimeout(0);
+    const headers = sanitizeResponseHeaders(res.headers);
+    socket.write(headerBlock("HTTP/1.1 101 Switching Protocols", { ...headers, connection: "Upgrade", upgrade: res.headers.upgrade ?? req.headers.upgrade! }));
+    auditSession(ctx.log, "start", requestId, facts, { grant, protocol: req.headers.upgrade });
+    if (upHead.length > 0) {
+      bytesOut += upHead.length;
+      socket.write(upHead);
+    }
+    // Bytes the client sent right after its request head belong to the upgraded stream.
+    if (head.length > 0) {
+      bytesIn += head.length;
+      upSocket.write(head);
+    }
+    for (const s of [socket, upSocket]) {
+      (s as { setNoDelay?: (v: boolean) => void }).setNoDelay?.(true);
+      (s as { setTimeout?: (ms: number) => void }).setTimeout?.(0);
+    }
+    socket.on("data", (c: Buffer) => (bytesIn += c.length));
+    upSocket.on("data", (c: Buffer) => (bytesOut += c.length));
+    socket.pipe(upSocket);
+    upSocket.pipe(socket);
+    let ended = false;
+    const end = () => {
+      if (ended) return;
+      ended = true;
+      socket.destroy();
+      upSocket.destroy();
+      removeSession?.();
+      auditSession(ctx.log, "end", requestId, facts, { grant, reason, bytesIn, bytesOut, durationMs: Math.round(performance.now() - started) });
+      finish();
+    };
+    socket.once("close", end);
+    upSocket.once("close", end);
+    upSocket.on("error", () => upSocket.destroy());
+  });
+  proxyReq.end();
+}

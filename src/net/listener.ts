@@ -1,0 +1,78 @@
+/**
+ * A TLS listener (HTTP/2 with HTTP/1.1 fallback) that can drain: on close it stops
+ * accepting, lets requests in flight finish for a grace period, closes idle HTTP/1.1
+ * keep-alive sockets at once, then destroys whatever is left.
+ */
+import http2 from "node:http2";
+import type { AddressInfo, Socket } from "node:net";
+
+export interface Listener {
+  server: http2.Http2SecureServer;
+  port: number;
+  close(graceMs: number): Promise<void>;
+}
+
+export async function listen(
+  server: http2.Http2SecureServer,
+  address: { host: string; port: number },
+  onClose: () => void = () => undefined,
+): Promise<Listener> {
+  const sessions = new Set<http2.ServerHttp2Session>();
+  // HTTP/1.1 sockets with their number of requests in flight, so idle ones close at once.
+  const sockets = new Map<Socket, number>();
+  let closing = false;
+  server.on("session", (s) => {
+    sessions.add(s);
+    s.on("close", () => sessions.delete(s));
+  });
+  server.on("secureConnection", (sock: Socket) => {
+    if ((sock as Socket & { alpnProtocol?: string | false }).alpnProtocol === "h2") return;
+    sockets.set(sock, 0);
+    sock.on("close", () => sockets.delete(sock));
+  });
+  server.on("request", (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => {
+    if (req.httpVersionMajor !== 1) {
+      // A response sent before the request body ended (e.g. an oversized message) tells
+      // the client to stop sending (RFC 9113 8.1), so the stream does not linger.
+      res.once("finish", () => {
+        if (!req.complete && !req.stream.destroyed) req.stream.close(http2.constants.NGHTTP2_NO_ERROR);
+      });
+      return;
+    }
+    const sock = req.socket as unknown as Socket;
+    sockets.set(sock, (sockets.get(sock) ?? 0) + 1);
+    req.once("close", () => {
+      const n = (sockets.get(sock) ?? 1) - 1;
+      sockets.set(sock, n);
+      if (closing && n === 0) sock.destroy();
+    });
+  });
+  // Upgraded sockets are no longer HTTP: they end with their stream, or at the grace deadline.
+  server.on("upgrade", (_req, sock: Socket) => sockets.set(sock, 1));
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(address.port, address.host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+
+  return {
+    server,
+    port: (server.address() as AddressInfo).port,
+    async close(graceMs) {
+      closing = true;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      onClose();
+      for (const s of sessions) s.close();
+      for (const [sock, inFlight] of sockets) if (inFlight === 0) sock.destroy();
+      const timer = setTimeout(() => {
+        for (const s of sessions) s.destroy();
+        for (const sock of sockets.keys()) sock.destroy();
+      }, graceMs);
+      await closed;
+      clearTimeout(timer);
+    },
+  };
+}

@@ -1,0 +1,101 @@
+/**
+ * Starts the data plane: its view synced from the control plane, the token verifier,
+ * upstream pools, and the listener. Used by `kubegate serve` (beside the control plane)
+ * and `kubegate serve data --control <url>`.
+ */
+import { hostname } from "node:os";
+import { createKubegateClients } from "../client/clients.ts";
+import { listenUrl, type ListenAddress } from "../config/serve-config.ts";
+import { createMetrics } from "../data/metrics.ts";
+import { startDataServer, type DataServer } from "../data/server.ts";
+import { createSessions, type Sessions } from "../data/sessions.ts";
+import { startSync } from "../data/sync-client.ts";
+import { createUpstreams } from "../data/upstream.ts";
+import { createView, type View } from "../data/view.ts";
+import type { Logger } from "../log.ts";
+import type { TlsMaterial } from "../tls/material.ts";
+import { createTokenVerifier } from "../token/verifier.ts";
+
+export interface DataPlaneOptions {
+  listen: ListenAddress;
+  tls: TlsMaterial;
+  controlUrl: string;
+  /** CA of the control plane's serving certificate. */
+  controlCaPem: string;
+  /** A data-plane credential (API key in the data-plane group, or the embedded secret). */
+  credential: string;
+  issuer: string;
+  stalenessMs: number;
+  impersonationPrefix: string;
+  cutStreamsOnTokenExpiry: boolean;
+  connectTimeoutMs?: number;
+  responseTimeoutMs?: number;
+  replica?: string;
+  log: Logger;
+  clock?: () => number;
+}
+
+export interface DataPlane {
+  url: string;
+  port: number;
+  view: View;
+  sessions: Sessions;
+  server: DataServer;
+  /** Resolves when the first snapshot has arrived. */
+  ready: Promise<void>;
+  close(graceMs?: number): Promise<void>;
+}
+
+export async function startDataPlane(opts: DataPlaneOptions): Promise<DataPlane> {
+  const clock = opts.clock ?? Date.now;
+  const log = opts.log.child({ component: "data" });
+  const view = createView();
+  const verifier = createTokenVerifier({ issuer: opts.issuer, clock });
+  const sessions = createSessions();
+  const upstreams = createUpstreams();
+  const ctx = {
+    access: { view, verifier, clock, stalenessMs: opts.stalenessMs },
+    upstreams,
+    impersonationPrefix: opts.impersonationPrefix,
+    sessions,
+    metrics: createMetrics(),
+    log,
+    connectTimeoutMs: opts.connectTimeoutMs ?? 10_000,
+    responseTimeoutMs: opts.responseTimeoutMs ?? 60_000,
+  };
+  let server: DataServer | undefined;
+  const clients = createKubegateClients({ baseUrl: opts.controlUrl, caPem: opts.controlCaPem, credential: opts.credential, protocol: "grpc" });
+  const sync = startSync({
+    sync: clients.sync,
+    replica: opts.replica ?? `${hostname()}:${process.pid}`,
+    view,
+    verifier,
+    log,
+    clock,
+    onChange(change) {
+      if (change.snapshot || change.clusters.length > 0) upstreams.prune(view.clusters);
+      server?.revalidate();
+    },
+  });
+  server = await startDataServer({
+    ctx,
+    tls: opts.tls,
+    listen: opts.listen,
+    syncConnected: sync.connected,
+    cutStreamsOnTokenExpiry: opts.cutStreamsOnTokenExpiry,
+  });
+  const started = server;
+  return {
+    url: listenUrl(opts.listen, started.port),
+    port: started.port,
+    view,
+    sessions,
+    server: started,
+    ready: sync.ready,
+    async close(graceMs) {
+      await sync.stop();
+      await started.close(graceMs);
+      upstreams.close();
+    },
+  };
+}

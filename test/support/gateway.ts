@@ -1,0 +1,141 @@
+/**
+ * The whole path for data-plane tests: a fake member cluster, kubegate (control and data
+ * plane in one process, as `kubegate serve` runs them) on port 0 in a temp dir, the
+ * member registered in direct mode, and helpers to make users with grants and kubeconfigs.
+ */
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Writable } from "node:stream";
+import { durationFromMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { Role, SubjectKind } from "../../gen/kubegate/v1/grant_pb.ts";
+import { KubeconfigMode } from "../../gen/kubegate/v1/token_pb.ts";
+import { createKubegateClients, type KubegateClients } from "../../src/client/clients.ts";
+import { resolveServeConfig } from "../../src/config/serve-config.ts";
+import { createLogger } from "../../src/log.ts";
+import { startKubegate, type Kubegate } from "../../src/serve/kubegate.ts";
+import { clusterRoleBinding, roleBinding, startFakeApiserver, type FakeApiserver, type FakeApiserverOptions } from "./fake-apiserver/index.ts";
+
+export type RoleName = "view" | "edit" | "admin" | "cluster-admin";
+const ROLES: Record<RoleName, Role> = { view: Role.VIEW, edit: Role.EDIT, admin: Role.ADMIN, "cluster-admin": Role.CLUSTER_ADMIN };
+
+export interface TestUser {
+  name: string;
+  key: string;
+  grantId: string;
+  clients: KubegateClients;
+  /** Mints a token for the member (or another cluster). */
+  token(cluster?: string, ttlMs?: number): Promise<string>;
+  /** Writes a kubeconfig from MintKubeconfig (embedded-token mode) and returns its path. */
+  kubeconfig(opts?: { namespace?: string; ttlMs?: number; clusters?: string[] }): Promise<string>;
+}
+
+export interface TestGateway {
+  fake: FakeApiserver;
+  kubegate: Kubegate;
+  dataUrl: string;
+  caPem: string;
+  dir: string;
+  admin: KubegateClients;
+  /** Every log line, parsed. */
+  logs: Record<string, unknown>[];
+  /** Creates an API key, a grant, and the matching RBAC binding in the fake member. */
+  user(name: string, opts?: { role?: RoleName; namespaces?: string[]; groups?: string[]; cluster?: string; bindRbac?: boolean }): Promise<TestUser>;
+  /** Waits until the data plane's view satisfies `check`. */
+  until(check: () => boolean, timeoutMs?: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export const MEMBER = "member";
+
+export async function startTestGateway(
+  opts: { fake?: FakeApiserverOptions; flags?: Record<string, string>; clusterName?: string } = {},
+): Promise<TestGateway> {
+  const fake = await startFakeApiserver({ gateway: true, ...opts.fake });
+  const dir = await mkdtemp(join(tmpdir(), "kubegate-gw-"));
+  const config = resolveServeConfig(
+    { "data-dir": dir, "control-listen": "127.0.0.1:0", "data-listen": "127.0.0.1:0", "sync-heartbeat": "1s", ...opts.flags },
+    {},
+  );
+  const logs: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      for (const line of String(chunk).split("\n")) if (line) logs.push(JSON.parse(line) as Record<string, unknown>);
+      cb();
+    },
+  });
+  const kubegate = await startKubegate("all", config, createLogger({ level: "info" }, sink));
+  const control = kubegate.control!;
+  const data = kubegate.data!;
+  await data.ready;
+  const admin = createKubegateClients({ baseUrl: control.url, caPem: control.tls.caPem, credential: control.bootstrapAdminKey! });
+  const clusterName = opts.clusterName ?? MEMBER;
+  await admin.clusters.registerCluster({
+    name: clusterName,
+    mode: { case: "direct", value: { serverUrl: fake.url, caPem: fake.caPem, credential: { kind: { case: "bearerToken", value: fake.gatewayToken! } } } },
+  });
+
+  const until = async (check: () => boolean, timeoutMs = 5000) => {
+    const deadline = Date.now() + timeoutMs;
+    while (!check()) {
+      if (Date.now() > deadline) throw new Error("the data plane's view did not catch up in time");
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  };
+  await until(() => data.view.clusters.has(clusterName));
+  let files = 0;
+
+  return {
+    fake,
+    kubegate,
+    dataUrl: data.url,
+    caPem: control.tls.caPem,
+    dir,
+    admin,
+    logs,
+    until,
+    async user(name, o = {}) {
+      const role = o.role ?? "edit";
+      const cluster = o.cluster ?? clusterName;
+      const key = (await admin.identity.createApiKey({ name, subject: name, groups: o.groups ?? [] })).secret;
+      const grant = (
+        await admin.grants.createGrant({ cluster, subject: { kind: SubjectKind.USER, name }, role: ROLES[role], namespaces: o.namespaces ?? [] })
+      ).grant!;
+      if (o.bindRbac !== false) {
+        // Direct-mode RBAC is the admin's job: bind the impersonated user in the member.
+        const subject = [{ kind: "User" as const, name: `${config.impersonationPrefix}${name}` }];
+        if ((o.namespaces ?? []).length === 0) fake.seed(clusterRoleBinding(`kubegate-${name}`, role, subject));
+        else for (const ns of o.namespaces!) fake.seed(roleBinding(ns, `kubegate-${name}`, { kind: "ClusterRole", name: role }, subject));
+      }
+      await until(() => data.view.grants.has(grant.id));
+      const clients = createKubegateClients({ baseUrl: control.url, caPem: control.tls.caPem, credential: key });
+      return {
+        name,
+        key,
+        grantId: grant.id,
+        clients,
+        async token(c = cluster, ttlMs) {
+          return (await clients.tokens.mintToken({ cluster: c, ttl: ttlMs === undefined ? undefined : durationFromMs(ttlMs) })).token;
+        },
+        async kubeconfig(k = {}) {
+          const res = await clients.tokens.mintKubeconfig({
+            clusters: k.clusters ?? [cluster],
+            namespace: k.namespace ?? "",
+            mode: KubeconfigMode.EMBEDDED_TOKEN,
+            ttl: k.ttlMs === undefined ? undefined : durationFromMs(k.ttlMs),
+          });
+          const file = join(dir, `kubeconfig-${name}-${++files}.yaml`);
+          await writeFile(file, res.kubeconfig, { mode: 0o600 });
+          return file;
+        },
+      };
+    },
+    async close() {
+      await kubegate.close(500);
+      await fake.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export { timestampFromDate };
