@@ -1,0 +1,166 @@
+#!/usr/bin/env node
+/**
+ * Runs kubegate's benchmark suites: every bench/suites/*.mjs module exporting
+ * { name, description, run(ctx) }. `run` returns rows (plain objects, one table row each)
+ * or { rows, notes }. Tables go to stdout, progress to stderr, and everything to
+ * bench/results/latest.json.
+ *
+ *   npm run bench                      all suites
+ *   npm run bench -- mint startup      some, in this order
+ *   npm run bench -- --list            names and descriptions
+ *   npm run bench -- --quick mint      shorter windows and fewer runs (smoke test)
+ */
+import { execFileSync } from "node:child_process";
+import { mkdir, readdir, writeFile } from "node:fs/promises";
+import os from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { parseArgs } from "node:util";
+import { RESULTS_DIR, ROOT } from "./lib/paths.mjs";
+import { formatTable } from "./lib/table.mjs";
+import { makeTempDir } from "./lib/temp.mjs";
+
+const SUITES_DIR = join(import.meta.dirname, "suites");
+
+async function loadSuites() {
+  const files = (await readdir(SUITES_DIR)).filter((f) => f.endsWith(".mjs")).sort();
+  const suites = [];
+  for (const file of files) {
+    const mod = await import(pathToFileURL(join(SUITES_DIR, file)).href);
+    const suite = mod.default ?? mod;
+    if (typeof suite.name !== "string" || typeof suite.run !== "function")
+      throw new Error(`bench/suites/${file} must export { name, description, run(ctx) }`);
+    suites.push({ description: "", ...suite, file });
+  }
+  return suites;
+}
+
+function log(message) {
+  process.stderr.write(`[bench] ${message}\n`);
+}
+
+/** Cleanups of the running suite, newest first; also run on SIGINT/SIGTERM. */
+let cleanups = [];
+
+async function runCleanups() {
+  const pending = cleanups.reverse();
+  cleanups = [];
+  for (const fn of pending) {
+    try {
+      await fn();
+    } catch (err) {
+      log(`cleanup failed: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+}
+
+function context(options) {
+  return {
+    root: ROOT,
+    quick: options.quick,
+    log,
+    /** Registers a cleanup (stop a server, remove a dir); run after the suite, even on failure. */
+    defer(fn) {
+      cleanups.push(fn);
+    },
+    /** A temp directory removed after the suite. */
+    async tempDir(prefix) {
+      const dir = await makeTempDir(prefix);
+      cleanups.push(dir.remove);
+      return dir.path;
+    },
+  };
+}
+
+function machine() {
+  const cpus = os.cpus();
+  let commit = "";
+  try {
+    commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT, encoding: "utf8" }).trim();
+  } catch {
+    // not a git checkout
+  }
+  return {
+    cpus: cpus.length,
+    cpuModel: cpus[0]?.model ?? "",
+    memoryMiB: Math.round(os.totalmem() / 2 ** 20),
+    kernel: os.release(),
+    node: process.version,
+    commit,
+  };
+}
+
+async function main() {
+  const { values, positionals } = parseArgs({
+    options: { list: { type: "boolean" }, quick: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+    allowPositionals: true,
+  });
+  const suites = await loadSuites();
+  if (values.help) {
+    process.stdout.write(`usage: npm run bench -- [--list] [--quick] [suite ...]\n`);
+    return 0;
+  }
+  if (values.list) {
+    const width = Math.max(...suites.map((s) => s.name.length));
+    for (const s of suites) process.stdout.write(`${s.name.padEnd(width)}  ${s.description}\n`);
+    return 0;
+  }
+  const unknown = positionals.filter((n) => !suites.some((s) => s.name === n));
+  if (unknown.length > 0) {
+    process.stderr.write(`unknown suite(s): ${unknown.join(", ")}; known: ${suites.map((s) => s.name).join(", ")}\n`);
+    return 2;
+  }
+  const selected = positionals.length === 0 ? suites : positionals.map((n) => suites.find((s) => s.name === n));
+
+  const report = { startedAt: new Date().toISOString(), finishedAt: "", args: process.argv.slice(2), machine: machine(), suites: [] };
+  const ctx = context({ quick: values.quick === true });
+  let failed = 0;
+  for (const suite of selected) {
+    log(`suite ${suite.name}: ${suite.description}`);
+    const started = performance.now();
+    // Other work on the machine skews every number: record how busy it was.
+    const loadavg = os.loadavg().map((l) => Math.round(l * 100) / 100);
+    if (loadavg[0] > 0.5) log(`the machine is busy (load average ${loadavg.join(" ")}): numbers will be lower and noisier`);
+    const entry = { name: suite.name, description: suite.description, startedAt: new Date().toISOString(), loadavgBefore: loadavg, seconds: 0, rows: [], notes: [] };
+    try {
+      const result = await suite.run(ctx);
+      entry.rows = Array.isArray(result) ? result : (result?.rows ?? []);
+      entry.notes = Array.isArray(result) ? [] : (result?.notes ?? []);
+    } catch (err) {
+      failed++;
+      entry.error = err instanceof Error ? (err.stack ?? err.message) : String(err);
+      log(`suite ${suite.name} failed: ${entry.error}`);
+    } finally {
+      await runCleanups();
+    }
+    entry.seconds = Math.round((performance.now() - started) / 100) / 10;
+    report.suites.push(entry);
+    process.stdout.write(`\n== ${suite.name} — ${suite.description} (${entry.seconds} s, load average before ${loadavg[0]})\n\n`);
+    process.stdout.write(entry.error ? `FAILED: ${entry.error.split("\n")[0]}\n` : formatTable(entry.rows));
+    for (const note of entry.notes) process.stdout.write(`  ${note}\n`);
+  }
+  report.finishedAt = new Date().toISOString();
+  await mkdir(RESULTS_DIR, { recursive: true });
+  const file = join(RESULTS_DIR, "latest.json");
+  await writeFile(file, JSON.stringify(report, null, 2) + "\n");
+  process.stdout.write(`\nresults: ${file}\n`);
+  return failed === 0 ? 0 : 1;
+}
+
+for (const signal of ["SIGINT", "SIGTERM"]) {
+  process.once(signal, () => {
+    log(`${signal}: stopping servers and removing temp dirs`);
+    void runCleanups().finally(() => process.exit(130));
+  });
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  async (err) => {
+    await runCleanups();
+    process.stderr.write(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);
