@@ -45,6 +45,9 @@ export interface ServeConfig {
   controlCaFile: string | undefined;
   controlTokenFile: string | undefined;
   upstreamConnectTimeoutMs: number;
+  /** Data plane: requests per second each user may make per replica (0: unlimited). */
+  requestRate: number;
+  requestBurst: number;
   upstreamResponseTimeoutMs: number;
   oidcIssuerUrl: string | undefined;
   oidcClientId: string | undefined;
@@ -88,6 +91,8 @@ export const serveOptions: Record<string, OptionSpec> = {
   controlUrl: { flag: "control", kind: "string", help: "serve data: control plane URL to sync from" },
   controlCaFile: { flag: "control-ca-file", kind: "string", help: "serve data: CA of the control plane (default <data-dir>/ca.crt)" },
   controlTokenFile: { flag: "control-token-file", kind: "string", help: "serve data: file holding a data-plane API key" },
+  requestRate: { flag: "request-rate", kind: "number", default: "0", help: "data plane: requests/s per user and replica; 0 means unlimited" },
+  requestBurst: { flag: "request-burst", kind: "number", default: "100", help: "data plane: request burst per user" },
   upstreamConnectTimeout: { flag: "upstream-connect-timeout", kind: "duration", default: "10s", help: "data plane: time to connect to a member" },
   upstreamResponseTimeout: {
     flag: "upstream-response-timeout",
@@ -145,6 +150,11 @@ export function resolveServeConfig(flags: Record<string, string | undefined>, en
     if (!Number.isFinite(n) || n <= 0) throw new ConfigError(`${where(key)}: must be a positive number`);
     return n;
   };
+  const nonNegative = (key: string) => {
+    const n = Number(raw[key]);
+    if (!Number.isFinite(n) || n < 0) throw new ConfigError(`${where(key)}: must be a number, 0 or more`);
+    return n;
+  };
   const bool = (key: string) => {
     const val = raw[key]!.toLowerCase();
     if (!["true", "false", "1", "0", "yes", "no"].includes(val)) throw new ConfigError(`${where(key)}: must be true or false`);
@@ -196,6 +206,8 @@ export function resolveServeConfig(flags: Record<string, string | undefined>, en
     controlCaFile: raw["controlCaFile"],
     controlTokenFile: raw["controlTokenFile"],
     upstreamConnectTimeoutMs: duration("upstreamConnectTimeout"),
+    requestRate: nonNegative("requestRate"),
+    requestBurst: positive("requestBurst"),
     upstreamResponseTimeoutMs: duration("upstreamResponseTimeout"),
     oidcIssuerUrl: raw["oidcIssuerUrl"],
     oidcClientId: raw["oidcClientId"],

@@ -5,7 +5,7 @@
 import type { Logger } from "../log.ts";
 import type { Store } from "../store/types.ts";
 import type { TokenSigner } from "../token/signer.ts";
-import type { RateLimiter } from "./rate-limit.ts";
+import type { RateLimiter } from "../net/rate-limit.ts";
 
 export interface ControlSettings {
   issuer: string;

@@ -4,20 +4,22 @@
  * headers (client credentials and identity stripped, the gateway's own set after).
  */
 import type { IncomingHttpHeaders } from "node:http";
+import type { RateLimiter } from "../net/rate-limit.ts";
 import type { GatewayClaims } from "../token/claims.ts";
-import { authenticate, bearerToken, webSocketBearer, type AccessOptions } from "./access.ts";
+import { authenticate, bearerToken, tokenGrants, webSocketBearer, type AccessOptions } from "./access.ts";
 import { authorize, type GrantView } from "./authorize.ts";
 import { impersonationHeaders, queryCarriesToken, sanitizeRequestHeaders } from "./headers.ts";
 import { parseRequestInfo, type RequestInfo } from "./request-info.ts";
 import { parseRoute } from "./route.ts";
 import { DataPathError } from "./status.ts";
 import type { Upstream, Upstreams } from "./upstream.ts";
-import { tokenGrants } from "./access.ts";
 
 export interface AdmitContext {
   access: AccessOptions;
   upstreams: Upstreams;
   impersonationPrefix: string;
+  /** Per-user request limit on this replica, when configured. */
+  limiter?: RateLimiter;
 }
 
 export interface Admitted {
@@ -49,6 +51,11 @@ export async function admit(
   const token = bearerToken(req.headers.authorization) ?? (req.upgrade ? webSocketBearer(req.headers["sec-websocket-protocol"]) : undefined);
   const caller = await authenticate(ctx.access, token, route.cluster);
   facts.claims = caller.claims;
+  const wait = ctx.limiter?.take(caller.claims.sub) ?? 0;
+  if (wait > 0)
+    throw new DataPathError("rateLimited", `too many requests from ${caller.claims.sub}: retry in ${Math.ceil(wait / 1000)}s`, {
+      retryAfterSeconds: Math.ceil(wait / 1000),
+    });
   const info = parseRequestInfo(req.method, route.path, new URLSearchParams(route.query));
   facts.info = info;
   if (queryCarriesToken(route.query, caller.token))

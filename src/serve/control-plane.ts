@@ -10,7 +10,7 @@ import { listenUrl, type ServeConfig } from "../config/serve-config.ts";
 import { createAuthenticator } from "../control/authenticator.ts";
 import type { ControlDeps } from "../control/deps.ts";
 import { createApiKey } from "../control/identity-service.ts";
-import { createRateLimiter } from "../control/rate-limit.ts";
+import { createRateLimiter } from "../net/rate-limit.ts";
 import { startControlServer } from "../control/server.ts";
 import type { Logger } from "../log.ts";
 import { openStore } from "../store/open.ts";

@@ -13,6 +13,7 @@ import { startSync } from "../data/sync-client.ts";
 import { createUpstreams } from "../data/upstream.ts";
 import { createView, type View } from "../data/view.ts";
 import type { Logger } from "../log.ts";
+import { createRateLimiter } from "../net/rate-limit.ts";
 import type { TlsMaterial } from "../tls/material.ts";
 import { createTokenVerifier } from "../token/verifier.ts";
 
@@ -30,6 +31,9 @@ export interface DataPlaneOptions {
   cutStreamsOnTokenExpiry: boolean;
   connectTimeoutMs?: number;
   responseTimeoutMs?: number;
+  /** Per-user requests per second on this replica; 0 or absent: unlimited. */
+  requestRate?: number;
+  requestBurst?: number;
   replica?: string;
   log: Logger;
   clock?: () => number;
@@ -62,6 +66,7 @@ export async function startDataPlane(opts: DataPlaneOptions): Promise<DataPlane>
     log,
     connectTimeoutMs: opts.connectTimeoutMs ?? 10_000,
     responseTimeoutMs: opts.responseTimeoutMs ?? 60_000,
+    limiter: opts.requestRate ? createRateLimiter({ perSecond: opts.requestRate, burst: opts.requestBurst ?? 100, clock }) : undefined,
   };
   let server: DataServer | undefined;
   const clients = createKubegateClients({ baseUrl: opts.controlUrl, caPem: opts.controlCaPem, credential: opts.credential, protocol: "grpc" });

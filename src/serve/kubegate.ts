@@ -29,6 +29,8 @@ function dataPlaneSettings(config: ServeConfig) {
     cutStreamsOnTokenExpiry: config.cutStreamsOnTokenExpiry,
     connectTimeoutMs: config.upstreamConnectTimeoutMs,
     responseTimeoutMs: config.upstreamResponseTimeoutMs,
+    requestRate: config.requestRate,
+    requestBurst: config.requestBurst,
   };
 }
 
