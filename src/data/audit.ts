@@ -4,6 +4,8 @@
  */
 import type { Logger } from "../log.ts";
 import type { AdmitFacts } from "./admit.ts";
+import type { Metrics } from "./metrics.ts";
+import type { View } from "./view.ts";
 
 export interface AuditRecord {
   requestId: string;
@@ -47,6 +49,15 @@ export function auditFields(r: AuditRecord): Record<string, unknown> {
 
 export function auditRequest(log: Logger, r: AuditRecord): void {
   log.info(auditFields(r), "request");
+}
+
+/** Writes the audit line and counts the request in the metrics. */
+export function recordOutcome(ctx: { log: Logger; metrics: Metrics; access: { view: View } }, r: AuditRecord): void {
+  auditRequest(ctx.log, r);
+  // Only known clusters become label values: random names must not grow the metrics.
+  const c = r.facts.cluster;
+  const cluster = c !== undefined && ctx.access.view.clusters.has(c) ? c : "";
+  ctx.metrics.observeRequest(cluster, r.facts.info?.verb ?? "", r.status, r.durationMs / 1000);
 }
 
 export function auditSession(log: Logger, event: "start" | "end", requestId: string, facts: AdmitFacts, extra: Record<string, unknown> = {}): void {

@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { constants, type Http2ServerRequest, type Http2ServerResponse } from "node:http2";
 import type { Logger } from "../log.ts";
 import { admit, type AdmitContext, type AdmitFacts } from "./admit.ts";
-import { auditRequest, auditSession } from "./audit.ts";
+import { auditSession, recordOutcome } from "./audit.ts";
 import { forward } from "./forward.ts";
 import type { Metrics } from "./metrics.ts";
 import type { Sessions } from "./sessions.ts";
@@ -88,7 +88,7 @@ export async function handleRequest(ctx: HandlerContext, req: Req, res: Res): Pr
     removeSession?.();
     const durationMs = Math.round(performance.now() - started);
     if (stream) auditSession(ctx.log, "end", requestId, facts, { grant, reason, bytesOut, durationMs });
-    auditRequest(ctx.log, {
+    recordOutcome(ctx, {
       requestId,
       facts,
       grant,
@@ -100,8 +100,5 @@ export async function handleRequest(ctx: HandlerContext, req: Req, res: Res): Pr
       reason,
       protocol: `HTTP/${req.httpVersion}`,
     });
-    // Only known clusters become label values: random names must not grow the metrics.
-    const cluster = facts.cluster !== undefined && ctx.access.view.clusters.has(facts.cluster) ? facts.cluster : "";
-    ctx.metrics.observeRequest(cluster, facts.info?.verb ?? "", status, durationMs / 1000);
   }
 }

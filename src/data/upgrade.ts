@@ -9,7 +9,7 @@ import type { IncomingMessage } from "node:http";
 import https from "node:https";
 import type { Duplex } from "node:stream";
 import { admit, type AdmitFacts } from "./admit.ts";
-import { auditRequest, auditSession } from "./audit.ts";
+import { auditSession, recordOutcome } from "./audit.ts";
 import { upstreamFailure } from "./forward.ts";
 import type { HandlerContext } from "./handler.ts";
 import { sanitizeResponseHeaders } from "./headers.ts";
@@ -33,7 +33,7 @@ export async function handleUpgrade(ctx: HandlerContext, req: IncomingMessage, s
   let reason: string | undefined;
   let grant: string | undefined;
   const finish = () => {
-    auditRequest(ctx.log, {
+    recordOutcome(ctx, {
       requestId,
       facts,
       grant,
@@ -44,8 +44,6 @@ export async function handleUpgrade(ctx: HandlerContext, req: IncomingMessage, s
       reason,
       protocol: `HTTP/${req.httpVersion} upgrade ${req.headers.upgrade ?? ""}`,
     });
-    const cluster = facts.cluster !== undefined && ctx.access.view.clusters.has(facts.cluster) ? facts.cluster : "";
-    ctx.metrics.observeRequest(cluster, facts.info?.verb ?? "", status, (performance.now() - started) / 1000);
   };
   const refuse = (err: DataPathError) => {
     status = err.status;

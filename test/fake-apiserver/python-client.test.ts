@@ -3,7 +3,7 @@
  * another HTTP stack (urllib3, HTTP/1.1) reading the same kubeconfig, listing
  * and watching with its own query conventions (`watch=True`).
  */
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -12,22 +12,7 @@ import { PYTHON, clientEnv, hasPythonKubernetes, requireProgram, stream } from "
 
 const available = requireProgram(hasPythonKubernetes(), `python3-kubernetes (${PYTHON} -c 'import kubernetes')`);
 
-const SCRIPT = `
-import sys
-from kubernetes import client, config, watch
-
-config.load_kube_config(config_file=sys.argv[1])
-v1 = client.CoreV1Api()
-for pod in v1.list_namespaced_pod("default").items:
-    print("POD", pod.metadata.name, pod.status.phase, flush=True)
-w = watch.Watch()
-for event in w.stream(v1.list_namespaced_config_map, "default", timeout_seconds=20):
-    cm = event["object"]
-    print("EVENT", event["type"], cm.metadata.name, (cm.data or {}).get("k", "-"), flush=True)
-    if event["type"] == "MODIFIED" and cm.metadata.name == "py-cm":
-        w.stop()
-print("DONE", flush=True)
-`;
+const SCRIPT = join(import.meta.dirname, "..", "support", "python", "list-and-watch.py");
 
 describe.skipIf(!available)("python3-kubernetes against the fake apiserver", () => {
   let fake: FakeApiserver;
@@ -43,10 +28,8 @@ describe.skipIf(!available)("python3-kubernetes against the fake apiserver", () 
   });
 
   it("lists pods and sees a configmap change through a watch", async () => {
-    const script = join(dir, "client.py");
-    await writeFile(script, SCRIPT);
     const kubeconfig = await fake.kubeconfig();
-    const p = stream(PYTHON, [script, kubeconfig], clientEnv(kubeconfig, dir));
+    const p = stream(PYTHON, [SCRIPT, kubeconfig], clientEnv(kubeconfig, dir));
     try {
       await p.waitFor((l) => l.includes("EVENT ADDED py-cm before"), 15_000);
       expect(p.lines[0]).toBe("POD fake-pod Running");
