@@ -48,10 +48,8 @@ export async function runServe(argv: string[], out: NodeJS.WritableStream = proc
     }
     throw err;
   }
-  out.write(kubegate.banner.join("\n") + "\n");
-  log.info({ mode, startupMs: Date.now() - started }, "kubegate ready");
-
-  await new Promise<void>((resolve) => {
+  // Handlers go in before the banner: a supervisor may signal as soon as it reads it.
+  const stopped = new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       log.info({ signal }, "shutting down: draining in-flight calls");
       process.off("SIGTERM", onTerm);
@@ -63,6 +61,9 @@ export async function runServe(argv: string[], out: NodeJS.WritableStream = proc
     process.on("SIGTERM", onTerm);
     process.on("SIGINT", onInt);
   });
+  out.write(kubegate.banner.join("\n") + "\n");
+  log.info({ mode, startupMs: Date.now() - started }, "kubegate ready");
+  await stopped;
   await kubegate.close();
   log.info("stopped");
   return 0;

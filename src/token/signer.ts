@@ -3,8 +3,8 @@
  * rotation period, then stays published until every token it signed has expired, so
  * rotation never breaks a live token.
  */
-import { randomBytes } from "node:crypto";
-import { exportJWK, generateKeyPair, importJWK, SignJWT, type JWK } from "jose";
+import { createPrivateKey, generateKeyPairSync, randomBytes, sign, type JsonWebKey, type KeyObject } from "node:crypto";
+import type { JWK } from "jose";
 import type { SigningKeyRecord, Store } from "../store/types.ts";
 import { TOKEN_ALG, type GatewayClaims } from "./claims.ts";
 
@@ -53,12 +53,11 @@ export interface TokenSigner {
 export function createTokenSigner(opts: TokenSignerOptions): TokenSigner {
   const clock = opts.clock ?? (() => new Date());
   const rotationPeriodMs = opts.rotationPeriodMs ?? 24 * 60 * 60 * 1000;
-  let active: { kid: string; activeUntil: number; key: Awaited<ReturnType<typeof importJWK>> } | undefined;
+  let active: { kid: string; activeUntil: number; key: KeyObject } | undefined;
   let creating: Promise<void> | undefined;
 
   async function createKey(now: Date): Promise<void> {
-    const { privateKey } = await generateKeyPair(TOKEN_ALG, { crv: "Ed25519", extractable: true });
-    const jwk = await exportJWK(privateKey);
+    const jwk = generateKeyPairSync("ed25519").privateKey.export({ format: "jwk" });
     const kid = `${now.toISOString().slice(0, 10).replaceAll("-", "")}-${randomBytes(6).toString("hex")}`;
     const activeUntil = new Date(now.getTime() + rotationPeriodMs);
     await opts.keys.insert({
@@ -77,8 +76,8 @@ export function createTokenSigner(opts: TokenSignerOptions): TokenSigner {
       active = undefined;
       return;
     }
-    const jwk = JSON.parse(current.privateJwk) as JWK;
-    active = { kid: current.kid, activeUntil: current.activeUntil.getTime(), key: await importJWK(jwk, TOKEN_ALG) };
+    const jwk = JSON.parse(current.privateJwk) as JsonWebKey;
+    active = { kid: current.kid, activeUntil: current.activeUntil.getTime(), key: createPrivateKey({ key: jwk, format: "jwk" }) };
   }
 
   async function activeKey(now: Date): Promise<NonNullable<typeof active>> {
@@ -114,15 +113,11 @@ export function createTokenSigner(opts: TokenSignerOptions): TokenSigner {
         groups: req.groups,
         grants: req.grants,
       };
-      const token = await new SignJWT({ groups: req.groups, grants: req.grants })
-        .setProtectedHeader({ alg: TOKEN_ALG, kid: key.kid, typ: "JWT" })
-        .setIssuer(claims.iss)
-        .setSubject(claims.sub)
-        .setAudience(claims.aud)
-        .setIssuedAt(iat)
-        .setExpirationTime(exp)
-        .setJti(jti)
-        .sign(key.key);
+      // Signed with node:crypto directly: a fraction of the cost of WebCrypto for Ed25519.
+      const header = b64url({ alg: TOKEN_ALG, kid: key.kid, typ: "JWT" });
+      const payload = b64url(claims);
+      const signature = sign(null, Buffer.from(`${header}.${payload}`), key.key).toString("base64url");
+      const token = `${header}.${payload}.${signature}`;
       return { token, jti, kid: key.kid, issuedAt: new Date(iat * 1000), expiresAt: new Date(exp * 1000), claims };
     },
 
@@ -143,6 +138,8 @@ export function createTokenSigner(opts: TokenSignerOptions): TokenSigner {
     },
   };
 }
+
+const b64url = (value: object) => Buffer.from(JSON.stringify(value)).toString("base64url");
 
 /** The RFC 7517 JWKS document for the given public keys. */
 export function toJwks(keys: PublicSigningKey[]): { keys: JWK[] } {
