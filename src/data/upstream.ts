@@ -44,7 +44,8 @@ function build(route: ClusterRouteView): Upstream {
     port: url.port === "" ? 443 : Number(url.port),
     basePath: url.pathname.replace(/\/+$/, ""),
     // LIFO keeps a few warm sockets busy instead of spreading load over cold ones.
-    agent: new https.Agent({ keepAlive: true, maxSockets: 1024, maxFreeSockets: 64, scheduling: "lifo", ...tls }),
+    // No cap on sockets: each watch holds one, and a queued watch would look like a hang.
+    agent: new https.Agent({ keepAlive: true, maxFreeSockets: 64, scheduling: "lifo", ...tls }),
     tls,
     authorization: route.credential?.kind === "bearer" ? `Bearer ${route.credential.token}` : undefined,
   };
