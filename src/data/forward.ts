@@ -8,7 +8,7 @@ import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import https from "node:https";
 import proxy from "http2-proxy";
 import { sanitizeResponseHeaders } from "./headers.ts";
-import { DataPathError } from "./status.ts";
+import { abortResponse, DataPathError } from "./status.ts";
 import type { Upstream } from "./upstream.ts";
 
 export interface ForwardOptions {
@@ -112,7 +112,7 @@ export async function forward(req: Req, res: Res, opts: ForwardOptions): Promise
     const e = err as NodeJS.ErrnoException & { statusCode?: number };
     if (res.headersSent) {
       // Mid-stream: the client sees its stream end abruptly, as with the member itself.
-      res.destroy();
+      abortResponse(res);
       throw Object.assign(upstreamFailure(upstream.cluster, e), { midStream: true });
     }
     throw upstreamFailure(upstream.cluster, e);

@@ -3,7 +3,7 @@
  * API server's own. Denials say little; the audit log says the rest.
  */
 import type { ServerResponse } from "node:http";
-import type { Http2ServerResponse } from "node:http2";
+import { constants, type Http2ServerResponse } from "node:http2";
 import type { Duplex } from "node:stream";
 import { kinds, type ErrorKind } from "../errors.ts";
 
@@ -49,10 +49,23 @@ export function statusBody(err: DataPathError): StatusBody {
   };
 }
 
+/**
+ * Ends a response that has already started, so the client knows it is incomplete: an
+ * HTTP/2 stream is reset with INTERNAL_ERROR (NO_ERROR would mean "complete"), an
+ * HTTP/1.1 connection is cut before the body's end.
+ */
+export function abortResponse(res: ServerResponse | Http2ServerResponse): void {
+  if ("stream" in res && res.stream !== undefined) {
+    if (!res.stream.destroyed) res.stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+  } else {
+    res.destroy();
+  }
+}
+
 /** Writes the Status as the response, if headers have not gone out yet. */
 export function writeStatus(res: ServerResponse | Http2ServerResponse, err: DataPathError): void {
   if (res.headersSent) {
-    res.destroy();
+    abortResponse(res);
     return;
   }
   const body = JSON.stringify(statusBody(err));

@@ -96,11 +96,19 @@ export async function handleUpgrade(ctx: HandlerContext, req: IncomingMessage, s
     if (status === 0) refuse(upstreamFailure(admitted.cluster, err));
   });
   proxyReq.on("response", (res) => {
+    removeSession?.();
+    removeSession = undefined;
+    if ((res.statusCode ?? 0) >= 300 && (res.statusCode ?? 0) < 400) {
+      // As for ordinary requests: a redirect could lead the client, or a credential, elsewhere.
+      res.destroy();
+      refuse(
+        new DataPathError("badGateway", `cluster ${JSON.stringify(admitted.cluster)} answered with a redirect (${res.statusCode}), which kubegate does not follow or pass on`),
+      );
+      return;
+    }
     // The member refused the upgrade: relay its answer, then close so nothing else rides on it.
     status = res.statusCode ?? 502;
     reason ??= `member answered the upgrade with ${status}`;
-    removeSession?.();
-    removeSession = undefined;
     const headers = sanitizeResponseHeaders(res.headers);
     delete headers["content-length"];
     socket.write(headerBlock(`HTTP/1.1 ${status} ${res.statusMessage ?? ""}`, { ...headers, connection: "close" }));

@@ -222,7 +222,7 @@ describe.runIf(enabled)("member faults", () => {
         expect(hook.hits).toBe(1);
         expect(outcome.status).toBe(200);
         expect(JSON.parse(outcome.firstEvent)).toMatchObject({ type: "ADDED", object: { kind: "ConfigMap" } });
-        expect(["reset", "end"]).toContain(outcome.ending);
+        expect(outcome.ending).toBe("reset");
         expect(outcome.ms).toBeLessThan(3000);
         // The member's fault ends one stream, not the client's connection to the gateway.
         expect(session.destroyed).toBe(false);
@@ -248,6 +248,27 @@ describe.runIf(enabled)("member faults", () => {
       // One request reached the member; the gateway made no second one anywhere.
       expect(gw.fake.requests.slice(before).map((r) => r.path)).toEqual([path]);
       await memberWorks(protocol);
+    }
+  });
+
+  it("member redirecting an upgrade: 502, no Location", async () => {
+    gw.fake.hooks.redirect("https://evil.example/steal", { path: EXEC_PATH });
+    const up = await rawUpgrade(gw.dataUrl, gw.caPem, {
+      path: `/clusters/member${EXEC_PATH}?command=true&stdout=true`,
+      headers: [
+        ["Authorization", `Bearer ${token}`],
+        ["Connection", "Upgrade"],
+        ["Upgrade", "SPDY/3.1"],
+        ["X-Stream-Protocol-Version", "v4.channel.k8s.io"],
+      ],
+    });
+    try {
+      expect(up.status).toBe(502);
+      expect(up.headers["location"]).toBeUndefined();
+      expect(JSON.parse(await readBody(up))).toMatchObject({ kind: "Status", code: 502, message: expect.stringMatching(/^cluster "member" answered with a redirect/) as unknown });
+      await up.closed;
+    } finally {
+      up.destroy();
     }
   });
 

@@ -1,0 +1,93 @@
+/**
+ * A data-plane replica (`serve data`) keeps serving on its last view while the control
+ * plane is away, up to the staleness bound; then it fails closed with 503; when the
+ * control plane returns it resumes by itself, without a restart.
+ */
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Writable } from "node:stream";
+import { afterAll, expect, it } from "vitest";
+import { Role, SubjectKind } from "../../gen/kubegate/v1/grant_pb.ts";
+import { createKubegateClients } from "../../src/client/clients.ts";
+import { resolveServeConfig } from "../../src/config/serve-config.ts";
+import { createLogger } from "../../src/log.ts";
+import { startKubegate, type Kubegate } from "../../src/serve/kubegate.ts";
+import { clusterRoleBinding, startFakeApiserver } from "../support/fake-apiserver/index.ts";
+import { http1Request } from "../support/raw-client.ts";
+
+const started: Kubegate[] = [];
+const dirs: string[] = [];
+afterAll(async () => {
+  for (const k of started) await k.close(0).catch(() => undefined);
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
+async function freePort(): Promise<number> {
+  const srv = net.createServer().listen(0, "127.0.0.1");
+  await new Promise((r) => srv.once("listening", r));
+  const port = (srv.address() as net.AddressInfo).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+const quiet = () => createLogger({ level: "warn" }, new Writable({ write: (_c, _e, cb) => cb() }));
+
+it("serves within the staleness bound, then fails closed, then resumes", async () => {
+  const fake = await startFakeApiserver({ gateway: true });
+  const dir = await mkdtemp(join(tmpdir(), "kubegate-loss-"));
+  dirs.push(dir);
+  const controlPort = await freePort();
+  const controlFlags = { "data-dir": dir, "control-listen": `127.0.0.1:${controlPort}`, "data-listen": "127.0.0.1:0", "sync-heartbeat": "500ms" };
+  let control = await startKubegate("control", resolveServeConfig(controlFlags, {}), quiet());
+  started.push(control);
+  const adminKey = control.control!.bootstrapAdminKey!;
+  const admin = createKubegateClients({ baseUrl: control.control!.url, caPem: control.control!.tls.caPem, credential: adminKey });
+  await admin.clusters.registerCluster({
+    name: "member",
+    mode: { case: "direct", value: { serverUrl: fake.url, caPem: fake.caPem, credential: { kind: { case: "bearerToken", value: fake.gatewayToken! } } } },
+  });
+  await admin.grants.createGrant({ cluster: "member", subject: { kind: SubjectKind.USER, name: "alice" }, role: Role.VIEW });
+  fake.seed(clusterRoleBinding("alice", "view", [{ kind: "User", name: "kubegate:alice" }]));
+  const aliceKey = (await admin.identity.createApiKey({ name: "alice", subject: "alice" })).secret;
+  const token = (await createKubegateClients({ baseUrl: control.control!.url, caPem: control.control!.tls.caPem, credential: aliceKey }).tokens.mintToken({ cluster: "member" })).token;
+  const dpKey = (await admin.identity.createApiKey({ name: "dp", subject: "dp-1", groups: ["kubegate:data-planes"] })).secret;
+  await writeFile(join(dir, "dp.key"), dpKey, { mode: 0o600 });
+
+  const data = await startKubegate(
+    "data",
+    resolveServeConfig(
+      { "data-dir": dir, "data-listen": "127.0.0.1:0", control: control.control!.url, "control-token-file": join(dir, "dp.key"), "sync-staleness": "2s" },
+      {},
+    ),
+    quiet(),
+  );
+  started.push(data);
+  await data.data!.ready;
+  const base = data.data!.url;
+  const caPem = control.control!.tls.caPem;
+  const get = () => http1Request(base, caPem, { path: "/clusters/member/api/v1/namespaces/default/pods", headers: { authorization: `Bearer ${token}` } });
+  const ready = () => http1Request(base, caPem, { path: "/readyz" });
+  expect((await get()).status).toBe(200);
+
+  await control.close(0);
+  const lostAt = Date.now();
+  expect((await get()).status).toBe(200); // on the last view, within the bound
+  expect((await ready()).status).toBe(200);
+  while (Date.now() - lostAt < 2600) await new Promise((r) => setTimeout(r, 100));
+  const closed = await get();
+  expect(closed.status).toBe(503);
+  expect(closed.json).toMatchObject({ kind: "Status", code: 503, reason: "ServiceUnavailable" });
+  expect(String((closed.json as { message: string }).message)).toContain("lost contact with its control plane");
+  expect((await ready()).status).toBe(503);
+
+  control = await startKubegate("control", resolveServeConfig(controlFlags, {}), quiet());
+  started.push(control);
+  const deadline = Date.now() + 15_000;
+  let status = 0;
+  while (Date.now() < deadline && (status = (await get()).status) !== 200) await new Promise((r) => setTimeout(r, 200));
+  expect(status).toBe(200);
+  expect((await ready()).status).toBe(200);
+  await fake.close();
+}, 40_000);
