@@ -3,7 +3,7 @@
  * child processes a benchmark starts (servers, proxies), measured from outside.
  */
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 
 let clockTicks;
 
@@ -41,4 +41,20 @@ export function cpuSeconds(pid) {
 export function ownCpuSeconds() {
   const { user, system } = process.cpuUsage();
   return (user + system) / 1e6;
+}
+
+/** Pids whose parent is `pid` (e.g. nginx workers of a master), from /proc/<n>/stat. */
+export function childPids(pid) {
+  const out = [];
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid === pid) out.push(Number(name));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out;
 }
