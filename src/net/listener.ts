@@ -21,6 +21,9 @@ export async function listen(
   // HTTP/1.1 sockets with their number of requests in flight, so idle ones close at once.
   const sockets = new Map<Socket, number>();
   let closing = false;
+  // Headers and body often go out in separate writes; Nagle would hold the body for the
+  // client's delayed ACK (~40 ms per HTTP/1.1 response).
+  server.on("connection", (sock: Socket) => sock.setNoDelay(true));
   server.on("session", (s) => {
     sessions.add(s);
     s.on("close", () => sessions.delete(s));
