@@ -1,0 +1,51 @@
+/**
+ * Tokens cached on disk (0600) per control plane, API key and cluster, so kubectl's
+ * exec plugin answers from a file on every call and mints only near expiry.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { chmod, mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { Session } from "./session.ts";
+
+export interface CachedToken {
+  token: string;
+  /** ISO 8601. */
+  expiresAt: string;
+  issuedAt: string;
+}
+
+/** The cache file: the server and key are hashed so another login never sees these tokens. */
+export function tokenCacheFile(dir: string, session: Session, cluster: string): string {
+  const who = createHash("sha256").update(`${session.server}\u0000${session.apiKey}`).digest("hex").slice(0, 24);
+  return join(dir, "tokens", `${who}-${cluster}.json`);
+}
+
+/**
+ * Still good for a while: refresh at a third of the lifetime left or a minute before
+ * expiry, whichever comes first, so a call never hands kubectl a token about to die.
+ */
+export function fresh(entry: CachedToken, now = Date.now()): boolean {
+  const exp = Date.parse(entry.expiresAt);
+  const iat = Date.parse(entry.issuedAt);
+  const margin = Math.min(60_000, (exp - iat) / 3);
+  return exp - now > margin;
+}
+
+export async function readCachedToken(file: string): Promise<CachedToken | undefined> {
+  try {
+    const entry = JSON.parse(await readFile(file, "utf8")) as Partial<CachedToken>;
+    if (typeof entry.token === "string" && typeof entry.expiresAt === "string" && typeof entry.issuedAt === "string") return entry as CachedToken;
+  } catch {
+    // missing or damaged: mint a new one
+  }
+  return undefined;
+}
+
+export async function writeCachedToken(file: string, entry: CachedToken): Promise<void> {
+  const dir = join(file, "..");
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const tmp = `${file}.${randomBytes(6).toString("hex")}.tmp`;
+  await writeFile(tmp, JSON.stringify(entry), { mode: 0o600 });
+  await chmod(tmp, 0o600);
+  await rename(tmp, file);
+}
