@@ -14,6 +14,8 @@ import { parseRoute } from "./route.ts";
 import { DataPathError } from "./status.ts";
 import type { Upstream, Upstreams } from "./upstream.ts";
 
+const BODILESS = new Set(["GET", "HEAD", "OPTIONS"]);
+
 export interface AdmitContext {
   access: AccessOptions;
   upstreams: Upstreams;
@@ -46,6 +48,10 @@ export async function admit(
   facts: AdmitFacts,
 ): Promise<Admitted> {
   const route = parseRoute(req.url);
+  // A body on a bodiless method would desynchronise a pooled member connection (the
+  // forwarder drops it, the member waits for it): refuse it outright.
+  if (BODILESS.has(req.method) && (Number(req.headers["content-length"] ?? 0) > 0 || req.headers["transfer-encoding"] !== undefined))
+    throw new DataPathError("invalid", `a ${req.method} request must not have a body`, { status: 400 });
   if (!route.ok) throw new DataPathError(route.status === 404 ? "notFound" : "invalid", route.message, { status: route.status });
   facts.cluster = route.cluster;
   const token = bearerToken(req.headers.authorization) ?? (req.upgrade ? webSocketBearer(req.headers["sec-websocket-protocol"]) : undefined);
@@ -74,6 +80,7 @@ export async function admit(
     }),
   };
   if (upstream.authorization !== undefined) headers["authorization"] = upstream.authorization;
+  if (BODILESS.has(req.method)) delete headers["content-length"];
   return {
     cluster: route.cluster,
     target: route.query === "" ? route.path : `${route.path}?${route.query}`,

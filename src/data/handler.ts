@@ -41,7 +41,9 @@ export async function handleRequest(ctx: HandlerContext, req: Req, res: Res): Pr
   let reason: string | undefined;
   let removeSession: (() => void) | undefined;
   let stream = false;
-  req.on("data", (c: Buffer) => (bytesIn += c.length));
+  // Counted from the declared length: a "data" listener here would start the body flowing
+  // before the forwarder is ready for it, and the upload would be lost.
+  bytesIn = Number(req.headers["content-length"] ?? 0) || 0;
   try {
     const admitted = await admit(ctx, { method: req.method ?? "GET", url: req.url ?? "/", headers: req.headers, upgrade: false, requestId }, facts);
     grant = admitted.grant.id;
