@@ -156,6 +156,18 @@ describe.skipIf(!haveCurl && !inCI)("kubegate proxy", () => {
     expect(mints()).toBe(before);
   });
 
+  it("carries writes: create, patch and delete through the proxy", async () => {
+    const cms = "/clusters/member/api/v1/namespaces/default/configmaps";
+    const json = ["-H", "content-type: application/json"];
+    const created = await curl(cms, ["-X", "POST", ...json, "--data", JSON.stringify({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "via-proxy" }, data: { v: "1" } })]);
+    expect(created.status, created.body).toBe(201);
+    const patched = await curl(`${cms}/via-proxy`, ["-X", "PATCH", "-H", "content-type: application/merge-patch+json", "--data", '{"data":{"v":"2"}}']);
+    expect(patched.status, patched.body).toBe(200);
+    expect((patched.json!["data"] as Record<string, string>)["v"]).toBe("2");
+    expect((await curl(`${cms}/via-proxy`, ["-X", "DELETE"])).status).toBe(200);
+    expect((await curl(`${cms}/via-proxy`)).status).toBe(404);
+  });
+
   it("replaces whatever credentials and identity the local client sends", async () => {
     gw.fake.clearRequests();
     const res = await curl("/clusters/member/api/v1/namespaces/default/configmaps", [
