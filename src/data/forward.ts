@@ -1,15 +1,24 @@
 /**
- * Forwards one ordinary request to the member with http2-proxy, streaming both ways with
- * no buffering and no timeout once the response has started. Redirects are never passed
- * on; connection failures become a Status that names the cluster.
+ * Forwards one ordinary request to the member, streaming both ways with no buffering and
+ * no timeout once the response has started. Redirects are never passed on; connection
+ * failures become a Status that names the cluster.
+ *
+ * HTTP/2 to the member (forward-h2.ts) is the usual path: kube-apiserver offers h2, and
+ * multiplexing every request and watch over a few sessions is what makes the data plane
+ * fast. http2-proxy (which speaks only HTTP/1.1 upstream) stays as the path for members
+ * that negotiate http/1.1.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import https from "node:https";
 import proxy from "http2-proxy";
+import { forwardH2 } from "./forward-h2.ts";
 import { sanitizeResponseHeaders } from "./headers.ts";
 import { abortResponse, DataPathError } from "./status.ts";
+import { upstreamFailure } from "./upstream-failure.ts";
 import type { Upstream } from "./upstream.ts";
+
+export { upstreamFailure } from "./upstream-failure.ts";
 
 export interface ForwardOptions {
   upstream: Upstream;
@@ -28,36 +37,17 @@ export interface ForwardOptions {
 type Req = IncomingMessage | Http2ServerRequest;
 type Res = ServerResponse | Http2ServerResponse;
 
-const TLS_FAILURES = new Set([
-  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-  "DEPTH_ZERO_SELF_SIGNED_CERT",
-  "SELF_SIGNED_CERT_IN_CHAIN",
-  "CERT_HAS_EXPIRED",
-  "ERR_TLS_CERT_ALTNAME_INVALID",
-  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
-  "CERT_SIGNATURE_FAILURE",
-]);
-
-/** Maps a failure to reach the member to the Status the client sees. */
-export function upstreamFailure(cluster: string, err: NodeJS.ErrnoException & { statusCode?: number }): DataPathError {
-  const name = JSON.stringify(cluster);
-  const detail = `${err.code ?? ""} ${err.message}`.trim();
-  if (err.code === "ECONNREFUSED") return new DataPathError("unavailable", `cluster ${name} refused the connection`, { detail });
-  if (err.code === "KUBEGATE_CONNECT_TIMEOUT") return new DataPathError("timeout", `cluster ${name} could not be reached in time`, { detail });
-  if (err.code === "KUBEGATE_RESPONSE_TIMEOUT" || err.code === "ETIMEDOUT")
-    return new DataPathError("timeout", `cluster ${name} did not answer in time`, { detail });
-  if (err.code !== undefined && TLS_FAILURES.has(err.code))
-    return new DataPathError("badGateway", `cluster ${name} presented a certificate that its registered CA does not verify`, { detail });
-  if (err.code === "ENOTFOUND" || err.code === "EHOSTUNREACH" || err.code === "ENETUNREACH" || err.code === "EAI_AGAIN")
-    return new DataPathError("unavailable", `cluster ${name} is unreachable`, { detail });
-  return new DataPathError(err.statusCode === 503 ? "unavailable" : "badGateway", `cluster ${name} closed the connection unexpectedly`, { detail });
-}
-
 function timeoutError(code: string, message: string): NodeJS.ErrnoException {
   return Object.assign(new Error(message), { code });
 }
 
 export async function forward(req: Req, res: Res, opts: ForwardOptions): Promise<void> {
+  if (opts.upstream.h2.protocol !== "http/1.1" && (await forwardH2(req, res, opts))) return;
+  await forwardHttp1(req, res, opts);
+}
+
+/** The HTTP/1.1 path, over the cluster's keep-alive pool. */
+async function forwardHttp1(req: Req, res: Res, opts: ForwardOptions): Promise<void> {
   const { upstream } = opts;
   let redirected: number | undefined;
   try {

@@ -1,0 +1,165 @@
+/**
+ * Forwards one ordinary request to the member as a stream on a pooled HTTP/2 session:
+ * headers converted to HTTP/2, the body piped with backpressure both ways, no timeout once
+ * the response has started. A redirect is never passed on; a stream that fails before its
+ * response becomes the same Status the HTTP/1.1 path gives; one that fails mid-stream
+ * cuts the client's response so it knows the body is incomplete.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { constants, type ClientHttp2Stream, type Http2ServerRequest, type Http2ServerResponse, type IncomingHttpHeaders, type OutgoingHttpHeaders } from "node:http2";
+import type { ForwardOptions } from "./forward.ts";
+import { sanitizeResponseHeaders } from "./headers.ts";
+import { abortResponse, DataPathError } from "./status.ts";
+import { upstreamFailure } from "./upstream-failure.ts";
+
+type Req = IncomingMessage | Http2ServerRequest;
+type Res = ServerResponse | Http2ServerResponse;
+
+const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR, NGHTTP2_REFUSED_STREAM } = constants;
+
+/** Attempts for a body-less request the member refused unprocessed (a GOAWAY racing it). */
+const ATTEMPTS = 3;
+
+/**
+ * HTTP/2 forbids connection-specific headers (RFC 9113 §8.2.2). Sanitizing has removed
+ * them already; this is the second fence, since Node refuses to send a request with one.
+ */
+const CONNECTION_SPECIFIC = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "http2-settings", "host"]);
+
+/** The sanitized request headers as an HTTP/2 header block for the member. */
+export function h2RequestHeaders(headers: Record<string, string | string[]>, method: string, path: string, authority: string): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = { ":method": method, ":scheme": "https", ":authority": authority, ":path": path };
+  for (const key in headers) {
+    const name = key.toLowerCase();
+    if (CONNECTION_SPECIFIC.has(name) || name.charCodeAt(0) === 58 /* ":" */) continue;
+    if (name === "te" && String(headers[key]).toLowerCase() !== "trailers") continue;
+    out[name] = headers[key];
+  }
+  return out;
+}
+
+function clientGone(res: Res): boolean {
+  return "stream" in res && res.stream !== undefined ? res.stream.destroyed : (res as ServerResponse).destroyed;
+}
+
+function streamClosed(code: number | undefined): NodeJS.ErrnoException {
+  return Object.assign(new Error(`member closed the stream (HTTP/2 error code ${code ?? "unknown"})`), { code: "ERR_HTTP2_STREAM_ERROR" });
+}
+
+/** The client went away (or revocation cut it): nothing is sent, the audit says why. */
+function clientClosed(): DataPathError {
+  return Object.assign(new DataPathError("badGateway", "client closed the connection", { detail: "client closed the connection" }), { midStream: true });
+}
+
+type Outcome = "done" | "refused";
+
+/** Relays one opened stream's response to the client. */
+function exchange(req: Req, res: Res, stream: ClientHttp2Stream, opts: ForwardOptions, endStream: boolean): Promise<Outcome> {
+  const cluster = opts.upstream.cluster;
+  return new Promise<Outcome>((resolve, reject) => {
+    let started = false;
+    let ended = false;
+    let settled = false;
+    let failure: Error | undefined;
+    const settle = (outcome: Outcome | Error) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      res.removeListener("close", onClientClose);
+      res.removeListener("finish", onClientClose);
+      res.removeListener("drain", onDrain);
+      if (outcome instanceof Error) reject(outcome);
+      else resolve(outcome);
+    };
+    const timer = setTimeout(() => {
+      failure = Object.assign(new Error("response timeout"), { code: "KUBEGATE_RESPONSE_TIMEOUT" });
+      stream.close(NGHTTP2_CANCEL);
+    }, opts.responseTimeoutMs);
+
+    const onDrain = () => stream.resume();
+    // An HTTP/2 client's response emits 'finish' even when the client reset the stream, so
+    // only the member's clean end makes it a success.
+    const onClientClose = () => {
+      if (ended) return settle("done");
+      // Revocation, or the client went away: the member's stream must end too.
+      if (!stream.destroyed) stream.close(NGHTTP2_CANCEL);
+      settle(clientClosed());
+    };
+    res.once("close", onClientClose);
+    res.once("finish", onClientClose);
+
+    stream.on("response", (headers: IncomingHttpHeaders) => {
+      clearTimeout(timer);
+      const status = Number(headers[":status"]);
+      opts.onResponse(status);
+      if (status >= 300 && status < 400) {
+        // Following or relaying a redirect could send the client, or our credential, elsewhere.
+        failure = new DataPathError("badGateway", `cluster ${JSON.stringify(cluster)} answered with a redirect (${status}), which kubegate does not follow or pass on`);
+        stream.close(NGHTTP2_CANCEL);
+        return;
+      }
+      started = true;
+      (res as ServerResponse).writeHead(status, sanitizeResponseHeaders(headers));
+      // Headers go out at once: a watch may send its first event much later.
+      if ("flushHeaders" in res && typeof res.flushHeaders === "function") res.flushHeaders();
+      res.on("drain", onDrain);
+    });
+    stream.on("data", (chunk: Buffer) => {
+      if (!started) return;
+      opts.onBytesOut(chunk.length);
+      if (!(res as ServerResponse).write(chunk)) stream.pause();
+    });
+    stream.on("end", () => {
+      // A stream cut by a dying session or a reset also 'end's, with an error code set.
+      if (!started || (stream.rstCode !== undefined && stream.rstCode !== NGHTTP2_NO_ERROR)) return;
+      ended = true;
+      res.end();
+    });
+    stream.on("error", (err: Error) => (failure ??= err));
+    stream.on("close", () => {
+      clearTimeout(timer);
+      if (ended || settled) return;
+      if (started) {
+        // Mid-stream: the client sees its response end abruptly, as the member's did.
+        abortResponse(res);
+        return settle(Object.assign(upstreamFailure(cluster, failure ?? streamClosed(stream.rstCode)), { midStream: true }));
+      }
+      if (failure instanceof DataPathError) return settle(failure);
+      if (clientGone(res)) return settle(clientClosed());
+      // Refused unprocessed (the member sent GOAWAY as we opened it): safe to send again.
+      if (stream.rstCode === NGHTTP2_REFUSED_STREAM && endStream) return settle("refused");
+      settle(upstreamFailure(cluster, failure ?? streamClosed(stream.rstCode)));
+    });
+    if (!endStream) req.pipe(stream);
+  });
+}
+
+/**
+ * Forwards over HTTP/2; resolves false, having sent nothing, when the member turned out
+ * to speak only http/1.1 (the caller takes the HTTP/1.1 path).
+ */
+export async function forwardH2(req: Req, res: Res, opts: ForwardOptions): Promise<boolean> {
+  const { upstream } = opts;
+  const method = req.method ?? "GET";
+  const endStream = method === "GET" || method === "HEAD";
+  // Hold the body until a stream can take it (a new session may be connecting).
+  if (!endStream) req.pause();
+  const headers = h2RequestHeaders(opts.headers, method, upstream.basePath + opts.target, upstream.authority);
+  for (let attempt = 1; ; attempt++) {
+    let stream: ClientHttp2Stream | undefined;
+    try {
+      stream = upstream.h2.open(headers, endStream);
+      while (stream === undefined) {
+        if ((await upstream.h2.ready(opts.connectTimeoutMs)) === "http/1.1") return false;
+        if (clientGone(res)) throw clientClosed();
+        stream = upstream.h2.open(headers, endStream);
+      }
+    } catch (err) {
+      if (err instanceof DataPathError) throw err;
+      throw upstreamFailure(upstream.cluster, err as NodeJS.ErrnoException);
+    }
+    const outcome = await exchange(req, res, stream, opts, endStream);
+    if (outcome === "done") return true;
+    if (attempt >= ATTEMPTS) throw upstreamFailure(upstream.cluster, streamClosed(NGHTTP2_REFUSED_STREAM));
+  }
+}
