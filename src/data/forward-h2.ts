@@ -8,7 +8,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { constants, type ClientHttp2Stream, type Http2ServerRequest, type Http2ServerResponse, type IncomingHttpHeaders, type OutgoingHttpHeaders } from "node:http2";
 import type { ForwardOptions } from "./forward.ts";
-import { sanitizeResponseHeaders } from "./headers.ts";
 import { abortResponse, DataPathError } from "./status.ts";
 import { upstreamFailure } from "./upstream-failure.ts";
 
@@ -25,6 +24,24 @@ const ATTEMPTS = 3;
  * them already; this is the second fence, since Node refuses to send a request with one.
  */
 const CONNECTION_SPECIFIC = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "http2-settings", "host"]);
+
+/**
+ * Response headers that describe the member's connection, not ours to the client. An
+ * HTTP/2 response cannot carry them (nghttp2 rejects it as malformed), so this only
+ * re-checks; the HTTP/1.1 path uses sanitizeResponseHeaders, which also honours Connection.
+ */
+const RESPONSE_HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "http2-settings", "te", "trailer", "proxy-authenticate"]);
+
+/** The member's HTTP/2 response headers for the client: no pseudo-headers, nothing hop-by-hop. */
+export function h2ResponseHeaders(headers: IncomingHttpHeaders): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined || name.charCodeAt(0) === 58 /* ":" */ || RESPONSE_HOP_BY_HOP.has(name)) continue;
+    out[name] = value;
+  }
+  return out;
+}
 
 /** The sanitized request headers as an HTTP/2 header block for the member. */
 export function h2RequestHeaders(headers: Record<string, string | string[]>, method: string, path: string, authority: string): OutgoingHttpHeaders {
@@ -66,7 +83,6 @@ function exchange(req: Req, res: Res, stream: ClientHttp2Stream, opts: ForwardOp
       settled = true;
       clearTimeout(timer);
       res.removeListener("close", onClientClose);
-      res.removeListener("finish", onClientClose);
       res.removeListener("drain", onDrain);
       if (outcome instanceof Error) reject(outcome);
       else resolve(outcome);
@@ -77,8 +93,8 @@ function exchange(req: Req, res: Res, stream: ClientHttp2Stream, opts: ForwardOp
     }, opts.responseTimeoutMs);
 
     const onDrain = () => stream.resume();
-    // An HTTP/2 client's response emits 'finish' even when the client reset the stream, so
-    // only the member's clean end makes it a success.
+    // Every response emits 'close' when it is over (an HTTP/2 one also 'finish'es when the
+    // client reset it), so only the member's clean end makes it a success.
     const onClientClose = () => {
       if (ended) return settle("done");
       // Revocation, or the client went away: the member's stream must end too.
@@ -86,7 +102,6 @@ function exchange(req: Req, res: Res, stream: ClientHttp2Stream, opts: ForwardOp
       settle(clientClosed());
     };
     res.once("close", onClientClose);
-    res.once("finish", onClientClose);
 
     stream.on("response", (headers: IncomingHttpHeaders) => {
       clearTimeout(timer);
@@ -99,7 +114,7 @@ function exchange(req: Req, res: Res, stream: ClientHttp2Stream, opts: ForwardOp
         return;
       }
       started = true;
-      (res as ServerResponse).writeHead(status, sanitizeResponseHeaders(headers));
+      (res as ServerResponse).writeHead(status, h2ResponseHeaders(headers));
       // Headers go out at once: a watch may send its first event much later.
       if ("flushHeaders" in res && typeof res.flushHeaders === "function") res.flushHeaders();
       res.on("drain", onDrain);
@@ -141,7 +156,8 @@ function exchange(req: Req, res: Res, stream: ClientHttp2Stream, opts: ForwardOp
 export async function forwardH2(req: Req, res: Res, opts: ForwardOptions): Promise<boolean> {
   const { upstream } = opts;
   const method = req.method ?? "GET";
-  const endStream = method === "GET" || method === "HEAD";
+  // admit refuses a body on these.
+  const endStream = method === "GET" || method === "HEAD" || method === "OPTIONS";
   // Hold the body until a stream can take it (a new session may be connecting).
   if (!endStream) req.pause();
   const headers = h2RequestHeaders(opts.headers, method, upstream.basePath + opts.target, upstream.authority);

@@ -8,7 +8,7 @@ import http2 from "node:http2";
 import https from "node:https";
 import tls from "node:tls";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { h2RequestHeaders } from "../../src/data/forward-h2.ts";
+import { h2RequestHeaders, h2ResponseHeaders } from "../../src/data/forward-h2.ts";
 import { createH2Pool, STREAM_WINDOW, type H2Pool } from "../../src/data/upstream-h2.ts";
 import { createCa, issueServerCert, type KeyPair } from "../../src/tls/pki.ts";
 
@@ -96,6 +96,23 @@ describe("h2RequestHeaders", () => {
       ":path": "/base/api?x=1",
       ...extra,
     });
+  });
+});
+
+describe("h2ResponseHeaders", () => {
+  it("passes the member's headers on without pseudo-headers or hop-by-hop ones", () => {
+    const headers = Object.assign(Object.create(null) as http2.IncomingHttpHeaders, {
+      ":status": 200,
+      "content-type": "application/json",
+      "set-cookie": ["a=1", "b=2"],
+      "audit-id": "x",
+      connection: "close",
+      "keep-alive": "5",
+      "transfer-encoding": "chunked",
+      "proxy-authenticate": "Basic",
+      trailer: "x",
+    });
+    expect(h2ResponseHeaders(headers)).toEqual({ "content-type": "application/json", "set-cookie": ["a=1", "b=2"], "audit-id": "x" });
   });
 });
 
