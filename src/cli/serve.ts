@@ -6,6 +6,7 @@ import { parseArgs } from "node:util";
 import { ConfigError, envName, resolveServeConfig, serveOptions } from "../config/serve-config.ts";
 import { createLogger } from "../log.ts";
 import { startKubegate, type ServeMode } from "../serve/kubegate.ts";
+import { isDataWorker, runDataWorker } from "../serve/workers.ts";
 
 export function serveHelp(): string {
   const lines = Object.values(serveOptions).map(
@@ -21,6 +22,7 @@ export function serveHelp(): string {
 }
 
 export async function runServe(argv: string[], out: NodeJS.WritableStream = process.stdout): Promise<number> {
+  if (isDataWorker()) return runDataWorker();
   const mode: ServeMode = argv[0] === "control" ? "control" : argv[0] === "data" ? "data" : "all";
   const rest = mode === "all" ? argv : argv.slice(1);
   const options = Object.fromEntries(Object.values(serveOptions).map((o) => [o.flag, { type: "string" as const }]));

@@ -45,6 +45,8 @@ export interface ServeConfig {
   controlCaFile: string | undefined;
   controlTokenFile: string | undefined;
   upstreamConnectTimeoutMs: number;
+  /** Data-plane worker processes sharing the data port (1: the data plane runs in-process). */
+  dataWorkers: number;
   /** Data plane: requests per second each user may make per replica (0: unlimited). */
   requestRate: number;
   requestBurst: number;
@@ -91,6 +93,7 @@ export const serveOptions: Record<string, OptionSpec> = {
   controlUrl: { flag: "control", kind: "string", help: "serve data: control plane URL to sync from" },
   controlCaFile: { flag: "control-ca-file", kind: "string", help: "serve data: CA of the control plane (default <data-dir>/ca.crt)" },
   controlTokenFile: { flag: "control-token-file", kind: "string", help: "serve data: file holding a data-plane API key" },
+  dataWorkers: { flag: "data-workers", kind: "number", default: "1", help: "data-plane worker processes sharing the data port (one per core)" },
   requestRate: { flag: "request-rate", kind: "number", default: "0", help: "data plane: requests/s per user and replica; 0 means unlimited" },
   requestBurst: { flag: "request-burst", kind: "number", default: "100", help: "data plane: request burst per user" },
   upstreamConnectTimeout: { flag: "upstream-connect-timeout", kind: "duration", default: "10s", help: "data plane: time to connect to a member" },
@@ -155,6 +158,11 @@ export function resolveServeConfig(flags: Record<string, string | undefined>, en
     if (!Number.isFinite(n) || n < 0) throw new ConfigError(`${where(key)}: must be a number, 0 or more`);
     return n;
   };
+  const workers = () => {
+    const n = Number(raw["dataWorkers"]);
+    if (!Number.isInteger(n) || n < 1 || n > 64) throw new ConfigError(`${where("dataWorkers")}: must be a whole number from 1 to 64`);
+    return n;
+  };
   const bool = (key: string) => {
     const val = raw[key]!.toLowerCase();
     if (!["true", "false", "1", "0", "yes", "no"].includes(val)) throw new ConfigError(`${where(key)}: must be true or false`);
@@ -206,6 +214,7 @@ export function resolveServeConfig(flags: Record<string, string | undefined>, en
     controlCaFile: raw["controlCaFile"],
     controlTokenFile: raw["controlTokenFile"],
     upstreamConnectTimeoutMs: duration("upstreamConnectTimeout"),
+    dataWorkers: workers(),
     requestRate: nonNegative("requestRate"),
     requestBurst: positive("requestBurst"),
     upstreamResponseTimeoutMs: duration("upstreamResponseTimeout"),

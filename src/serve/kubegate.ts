@@ -8,13 +8,17 @@ import { ConfigError, type ServeConfig } from "../config/serve-config.ts";
 import type { Logger } from "../log.ts";
 import { loadTlsMaterial } from "../tls/material.ts";
 import { startControlPlane, type ControlPlane } from "./control-plane.ts";
-import { startDataPlane, type DataPlane } from "./data-plane.ts";
+import { startDataPlane, type DataPlane, type DataPlaneOptions } from "./data-plane.ts";
+import { startDataWorkers, type DataWorkers } from "./workers.ts";
 
 export type ServeMode = "all" | "control" | "data";
 
 export interface Kubegate {
   control: ControlPlane | undefined;
+  /** The in-process data plane (absent with --data-workers > 1). */
   data: DataPlane | undefined;
+  /** Where the data plane listens, in-process or in workers. */
+  dataUrl: string | undefined;
   /** What `kubegate serve` prints: one line per listener, and the bootstrap key once. */
   banner: string[];
   close(graceMs?: number): Promise<void>;
@@ -38,6 +42,17 @@ export async function startKubegate(mode: ServeMode, config: ServeConfig, log: L
   const banner: string[] = [];
   let control: ControlPlane | undefined;
   let data: DataPlane | undefined;
+  let workers: DataWorkers | undefined;
+  /** The data plane, in this process or, with --data-workers > 1, in worker processes. */
+  const startData = async (o: Omit<DataPlaneOptions, "log" | keyof ReturnType<typeof dataPlaneSettings>>): Promise<string> => {
+    if (config.dataWorkers > 1) {
+      workers = await startDataWorkers(config.dataWorkers, { ...dataPlaneSettings(config), ...o, logLevel: config.logLevel }, log);
+      return workers.url;
+    }
+    data = await startDataPlane({ ...dataPlaneSettings(config), ...o, log });
+    return data.url;
+  };
+  let dataUrl: string | undefined;
   try {
     if (mode === "data") {
       if (config.controlUrl === undefined || config.controlTokenFile === undefined)
@@ -50,13 +65,11 @@ export async function startKubegate(mode: ServeMode, config: ServeConfig, log: L
         keyFile: config.tlsKeyFile,
         caFile: config.tlsCaFile,
       });
-      data = await startDataPlane({
-        ...dataPlaneSettings(config),
+      dataUrl = await startData({
         tls,
         controlUrl: config.controlUrl.replace(/\/$/, ""),
         controlCaPem: await readFile(config.controlCaFile ?? join(config.dataDir, "ca.crt"), "utf8"),
         credential: (await readFile(config.controlTokenFile, "utf8")).trim(),
-        log,
       });
     } else {
       control = await startControlPlane(config, log);
@@ -68,30 +81,31 @@ export async function startKubegate(mode: ServeMode, config: ServeConfig, log: L
       }
       banner.push(`control plane listening on ${control.url}`);
       if (mode === "all") {
-        data = await startDataPlane({
-          ...dataPlaneSettings(config),
+        dataUrl = await startData({
           tls: control.tls,
           controlUrl: control.url,
           controlCaPem: control.tls.caPem,
           credential: control.internalDataPlaneSecret,
-          log,
         });
-        control.setDataUrl(data.url);
+        control.setDataUrl(dataUrl);
       }
       banner.push(`CA certificate: ${join(config.dataDir, "ca.crt")}`);
     }
-    if (data !== undefined) banner.push(`data plane listening on ${data.url}`);
+    if (dataUrl !== undefined) banner.push(`data plane listening on ${dataUrl}${workers ? ` (${config.dataWorkers} workers)` : ""}`);
   } catch (err) {
     await data?.close(0);
+    await workers?.close(0);
     await control?.close(0);
     throw err;
   }
   return {
     control,
     data,
+    dataUrl,
     banner,
     async close(graceMs) {
       await data?.close(graceMs);
+      await workers?.close(graceMs);
       await control?.close(graceMs);
     },
   };
