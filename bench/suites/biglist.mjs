@@ -151,7 +151,7 @@ export default {
     return {
       rows,
       notes: [
-        `A ${(size / 1e6).toFixed(1)} MB ConfigMapList (${LIST_PATH}) from nginx (1 worker, TLS); client curl -o /dev/null (--http2 or --http1.1). MB = 10^6 bytes; curl's size_download / time_total.`,
+        `A ${(size / 1e6).toFixed(1)} MB ConfigMapList (${LIST_PATH}) from nginx (1 worker, TLS, h2); client curl -o /dev/null (--http2 or --http1.1). kubegate reads it from nginx as one stream on its HTTP/2 session (1 MiB stream window) whatever the client speaks. MB = 10^6 bytes; curl's size_download / time_total.`,
         `One warm-up pass, then ${runs} run(s) per row, interleaved; median MB/s. rss_growth: kubegate's VmRSS sampled every 50 ms during the transfer, peak − the value just before it (worst run).`,
         `Targets: ≥ 0.8× direct — ${kg.map((r) => `${r.proto} ${r.x_direct.toFixed(2)}× ${r.x_direct >= 0.8 ? "met" : "NOT met"}`).join(", ")}; ` +
           `growth ≤ 50 MB — ${kg.map((r) => `${r.proto} ${r.rss_growth_MiB_max.toFixed(1)} MiB ${r.rss_growth_MiB_max * 1.048576 <= 50 ? "met" : "NOT met"}`).join(", ")}.`,

@@ -163,7 +163,7 @@ export default {
         `h2load -n ${load.requests} -c ${load.clients} -t 1, -m ${load.h2Streams} for HTTP/2 (${load.clients * load.h2Streams} in flight) and --h1 -m 1 for HTTP/1.1 (${load.clients} in flight); ` +
           `${load.warmup} warm-up requests before each measured run; ${load.rounds} round(s) over all rows, best kept. p50/p99 exact, from --log-file.`,
         `Upstream: nginx ${upstreamUrl}, 1 worker, TLS, a ${body.length}-byte ConfigMap (application/json). nginx proxy_pass: a second nginx, 1 worker, TLS (h2 + http/1.1) → upstream over HTTPS/1.1 keep-alive (64).`,
-        "kubegate: `kubegate serve` child process, view grant, minted token, audit lines to its stderr log file; kubectl proxy: plain HTTP on 127.0.0.1, token in its kubeconfig.",
+        "kubegate: `kubegate serve` child process, view grant, minted token, audit lines to its stderr log file, every request a stream on its pooled HTTP/2 session(s) to the upstream (which offers h2); kubectl proxy: plain HTTP on 127.0.0.1, token in its kubeconfig.",
         "x_kubectl_proxy: req/s over kubectl proxy's (HTTP/1.1, its only mode); x_nginx_proxy: over nginx proxy_pass on the same protocol.",
         "proxy_cpu_%: the proxy process (all threads; nginx: master + worker) during the measured run, % of one core; upstream_cpu_%: the upstream nginx.",
         `Target kubegate ≥ 1.5× kubectl proxy: HTTP/1.1 ${(kgH1 / kubectlRate).toFixed(2)}×, best protocol ${(kg / kubectlRate).toFixed(2)}× — ${kgH1 / kubectlRate >= 1.5 ? "met" : "NOT met"} on the like-for-like HTTP/1.1 row.`,

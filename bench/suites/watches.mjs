@@ -1,7 +1,9 @@
 /**
  * Many concurrent watches through one data plane: resident memory per watch, and how long
  * one change takes to reach every watcher. Upstream: the fake kube-apiserver as a child
- * process; clients: a few HTTP/2 sessions from this process, many streams each.
+ * process (TLS, ALPN h2 and http/1.1), so kubegate carries the watches to it as streams on
+ * its pooled HTTP/2 sessions; clients: a few HTTP/2 sessions from this process, many
+ * streams each.
  */
 import http2 from "node:http2";
 import { readdirSync } from "node:fs";
@@ -161,7 +163,7 @@ export default {
         `${total} watches (GET …/namespaces/${NAMESPACE}/configmaps?watch=1, one user, view grant) over ${sessions} HTTP/2 sessions × ${perSession} streams from the benchmark process, opened ${batch} at a time in ${openSeconds.toFixed(1)} s ` +
           `(CPU while opening: kubegate ${openCpu.kubegate.toFixed(1)} s = ${((openCpu.kubegate / total) * 1000).toFixed(2)} ms per watch, fake ${openCpu.fake.toFixed(1)} s).`,
         `KiB/watch = (kubegate VmRSS with the watches − before) / ${total} = (${(rssWith / 1024).toFixed(0)} − ${(rssBefore / 1024).toFixed(0)} MiB) / ${total}: ${perWatchKiB.toFixed(1)} KiB — target ≤ 64 KiB: ${perWatchKiB <= 64 ? "met" : "NOT met"}.`,
-        `kubegate's open file descriptors went from ${fdsBefore} to ${fdsWith}: one upstream HTTP/1.1 TLS connection per watch (one cluster, the upstream agent has no maxSockets cap).`,
+        `kubegate's open file descriptors went from ${fdsBefore} to ${fdsWith}: the client sessions plus a few upstream HTTP/2 sessions to the member (every watch a stream, up to 1,000 per session; one HTTP/1.1 TLS connection per watch only for a member without h2).`,
         "Delay: from just before the change is sent to the fake's API (as its admin, directly) to the chunk holding the event on each watch's stream in the client; " +
           "it includes the fake's own fan-out to its watchers (fake_cpu_s) and this process as the client. kubegate_cpu_s / watches = kubegate's cost per delivered event.",
         `Target (design): revocations and events within a second; p99 of the first event ${rows[0].p99_ms.toFixed(0)} ms.`,
