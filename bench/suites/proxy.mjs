@@ -12,7 +12,7 @@ import { createUser, registerDirect, startGateway, waitForRoute } from "../lib/g
 import { runH2load } from "../lib/h2load.mjs";
 import { proxyServer, startNginx, staticServer } from "../lib/nginx.mjs";
 import { freePort } from "../lib/ports.mjs";
-import { cpuSeconds } from "../lib/proc.mjs";
+import { childPids, cpuSeconds } from "../lib/proc.mjs";
 import { writeServingCert } from "../lib/tls-files.mjs";
 
 export const CONFIGMAP_PATH = "/api/v1/namespaces/default/configmaps/bench";
@@ -96,12 +96,20 @@ export default {
     const kubegatePath = `/clusters/bench${CONFIGMAP_PATH}`;
     const check = await waitForRoute(gw, "bench", CONFIGMAP_PATH, token);
     if (check.body !== body) throw new Error(`kubegate returned another body than nginx's: ${check.body.slice(0, 200)}`);
+    // The same data plane as two worker processes (--data-workers 2), one per core here.
+    const gw2 = await startGateway({ "data-workers": "2" });
+    ctx.defer(gw2.stop);
+    await registerDirect(gw2, "bench", { serverUrl: upstreamUrl, caPem: tls.caPem, bearer: "bench-any-token" });
+    const token2 = await (await createUser(gw2, { name: "bench-user", cluster: "bench", role: "view" })).token(60 * 60 * 1000);
+    await waitForRoute(gw2, "bench", CONFIGMAP_PATH, token2);
+    const gw2Pids = [gw2.pid, ...childPids(gw2.pid)];
     const kubectlProxy = await startKubectlProxy(dir, { serverUrl: upstreamUrl, caFile: tls.caFile, log: ctx.log });
     ctx.defer(kubectlProxy.stop);
 
     const proxies = {
       direct: { pid: () => upstream.cpuSeconds(), note: "nginx (upstream)" },
       kubegate: { pid: () => cpuSeconds(gw.pid), note: "kubegate serve" },
+      "kubegate 2 workers": { pid: () => gw2Pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0), note: "kubegate serve --data-workers 2 (all processes)" },
       "kubectl proxy": { pid: () => cpuSeconds(kubectlProxy.pid), note: "kubectl proxy" },
       "nginx proxy_pass": { pid: () => nginxProxy.cpuSeconds(), note: "nginx (proxy)" },
     };
@@ -110,6 +118,8 @@ export default {
       { via: "direct", proto: "h1", url: `${upstreamUrl}${CONFIGMAP_PATH}` },
       { via: "kubegate", proto: "h2", url: `${gw.dataUrl}${kubegatePath}`, headers: { authorization: `Bearer ${token}` } },
       { via: "kubegate", proto: "h1", url: `${gw.dataUrl}${kubegatePath}`, headers: { authorization: `Bearer ${token}` } },
+      { via: "kubegate 2 workers", proto: "h2", url: `${gw2.dataUrl}${kubegatePath}`, headers: { authorization: `Bearer ${token2}` } },
+      { via: "kubegate 2 workers", proto: "h1", url: `${gw2.dataUrl}${kubegatePath}`, headers: { authorization: `Bearer ${token2}` } },
       { via: "kubectl proxy", proto: "h1", url: `${kubectlProxy.url}${CONFIGMAP_PATH}` },
       { via: "nginx proxy_pass", proto: "h2", url: `https://127.0.0.1:${proxyPort}${CONFIGMAP_PATH}` },
       { via: "nginx proxy_pass", proto: "h1", url: `https://127.0.0.1:${proxyPort}${CONFIGMAP_PATH}` },
@@ -155,8 +165,8 @@ export default {
       row["x_kubectl_proxy"] = row["req/s"] / kubectlRate;
       row["x_nginx_proxy"] = row["req/s"] / best.get(sameProto)["req/s"];
     }
-    const kg = Math.max(best.get("kubegate h2")["req/s"], best.get("kubegate h1")["req/s"]);
-    const kgH1 = best.get("kubegate h1")["req/s"];
+    const kg = Math.max(...["kubegate h2", "kubegate h1", "kubegate 2 workers h2", "kubegate 2 workers h1"].map((k) => best.get(k)["req/s"]));
+    const kgH1 = Math.max(best.get("kubegate h1")["req/s"], best.get("kubegate 2 workers h1")["req/s"]);
     return {
       rows,
       notes: [
@@ -166,6 +176,7 @@ export default {
         "kubegate: `kubegate serve` child process, view grant, minted token, audit lines to its stderr log file, every request a stream on its pooled HTTP/2 session(s) to the upstream (which offers h2); kubectl proxy: plain HTTP on 127.0.0.1, token in its kubeconfig.",
         "x_kubectl_proxy: req/s over kubectl proxy's (HTTP/1.1, its only mode); x_nginx_proxy: over nginx proxy_pass on the same protocol.",
         "proxy_cpu_%: the proxy process (all threads; nginx: master + worker) during the measured run, % of one core; upstream_cpu_%: the upstream nginx.",
+        "kubegate 2 workers: the same with --data-workers 2 (two data-plane processes sharing the port; CPU is all three processes).",
         `Target kubegate ≥ 1.5× kubectl proxy: HTTP/1.1 ${(kgH1 / kubectlRate).toFixed(2)}×, best protocol ${(kg / kubectlRate).toFixed(2)}× — ${kgH1 / kubectlRate >= 1.5 ? "met" : "NOT met"} on the like-for-like HTTP/1.1 row.`,
       ],
     };

@@ -119,9 +119,22 @@ function exchange(req: Req, res: Res, stream: ClientHttp2Stream, opts: ForwardOp
       if ("flushHeaders" in res && typeof res.flushHeaders === "function") res.flushHeaders();
       res.on("drain", onDrain);
     });
+    // Chunks that arrive in one tick (several DATA frames in one socket read) leave as one
+    // write: fewer frames and TLS records toward the client on big LISTs.
+    const sink: { cork(): void; uncork(): void } = "stream" in res && res.stream !== undefined ? res.stream : (res as ServerResponse);
+    let corked = false;
+    const uncork = () => {
+      corked = false;
+      sink.uncork();
+    };
     stream.on("data", (chunk: Buffer) => {
       if (!started) return;
       opts.onBytesOut(chunk.length);
+      if (!corked) {
+        corked = true;
+        sink.cork();
+        process.nextTick(uncork);
+      }
       if (!(res as ServerResponse).write(chunk)) stream.pause();
     });
     stream.on("end", () => {
