@@ -102,7 +102,9 @@ export function stripWebSocketBearer(value: string | string[] | undefined): stri
 function headerValue(what: string, value: string): string {
   // A newline here would let a user or group name write headers of its own.
   if (CONTROL.test(value)) throw new Error(`${what} ${JSON.stringify(value)} contains a control character; refusing to send it as a header`);
-  return value;
+  // Node writes header strings as latin1; names like "josé" must reach the member as the
+  // UTF-8 bytes Kubernetes reads, so hand Node those bytes one per character.
+  return /^[\x20-\x7e]*$/.test(value) ? value : Buffer.from(value, "utf8").toString("latin1");
 }
 
 /** The identity headers the gateway sets after sanitizing (one Impersonate-Group per group). */

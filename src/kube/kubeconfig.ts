@@ -61,5 +61,5 @@ export function buildKubeconfig(entries: KubeconfigEntry[]): string {
     users: named.map((n) => n.user),
     contexts: named.map((n) => n.context),
     "current-context": named[0]?.context.name ?? "",
-  });
+  }, { lineWidth: 0 });
 }

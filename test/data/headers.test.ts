@@ -219,3 +219,12 @@ describe("sanitizeResponseHeaders", () => {
     expect(sanitizeResponseHeaders(headers)).toEqual(expected);
   });
 });
+
+describe("impersonation of non-ASCII names", () => {
+  it("sends UTF-8 bytes, as Kubernetes reads them", () => {
+    const h = impersonationHeaders({ user: "josé", groups: ["équipe"], grantIds: ["gr-1"], prefix: "kubegate:", requestId: "r" });
+    expect(Buffer.from(h["impersonate-user"] as string, "latin1").toString("utf8")).toBe("kubegate:josé");
+    expect(Buffer.from((h["impersonate-group"] as string[])[0]!, "latin1").toString("utf8")).toBe("kubegate:équipe");
+    expect(h["impersonate-user"]).not.toBe("kubegate:josé");
+  });
+});
