@@ -23,7 +23,14 @@ export async function listen(
   let closing = false;
   // Headers and body often go out in separate writes; Nagle would hold the body for the
   // client's delayed ACK (~40 ms per HTTP/1.1 response).
-  server.on("connection", (sock: Socket) => sock.setNoDelay(true));
+  // Every TCP connection, whatever state its TLS handshake is in, so close() can end
+  // them all at the grace deadline (a half-open handshake would hold server.close forever).
+  const raw = new Set<Socket>();
+  server.on("connection", (sock: Socket) => {
+    sock.setNoDelay(true);
+    raw.add(sock);
+    sock.once("close", () => raw.delete(sock));
+  });
   server.on("session", (s) => {
     sessions.add(s);
     s.on("close", () => sessions.delete(s));
@@ -73,6 +80,7 @@ export async function listen(
       const timer = setTimeout(() => {
         for (const s of sessions) s.destroy();
         for (const sock of sockets.keys()) sock.destroy();
+        for (const sock of raw) sock.destroy();
       }, graceMs);
       await closed;
       clearTimeout(timer);

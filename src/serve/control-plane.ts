@@ -128,6 +128,7 @@ export async function startControlPlane(config: ServeConfig, log: Logger, clock:
       async close(graceMs?: number) {
         maintenance.stop();
         await server.close(graceMs);
+        log.debug("control listener closed");
         await store.close();
       },
     };

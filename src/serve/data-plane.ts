@@ -101,6 +101,7 @@ export async function startDataPlane(opts: DataPlaneOptions): Promise<DataPlane>
     ready: sync.ready,
     async close(graceMs) {
       await sync.stop();
+      log.debug("sync stopped");
       await started.close(graceMs);
       upstreams.close();
     },

@@ -106,7 +106,9 @@ export async function startKubegate(mode: ServeMode, config: ServeConfig, log: L
     async close(graceMs) {
       await data?.close(graceMs);
       await workers?.close(graceMs);
+      if (data !== undefined || workers !== undefined) log.info("data plane stopped");
       await control?.close(graceMs);
+      if (control !== undefined) log.info("control plane stopped");
     },
   };
 }
