@@ -4,7 +4,8 @@
  */
 import { DataPathError } from "./status.ts";
 
-const TLS_FAILURES = new Set([
+/** TLS errors that mean the peer's certificate does not verify against the CA we trust. */
+export const TLS_FAILURES = new Set([
   "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
   "DEPTH_ZERO_SELF_SIGNED_CERT",
   "SELF_SIGNED_CERT_IN_CHAIN",

@@ -9,6 +9,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { RetryInfoSchema } from "../../gen/kubegate/v1/errors_pb.ts";
 import { DataPathError } from "../data/status.ts";
 import type { ErrorKind } from "../errors.ts";
+import { TLS_FAILURES } from "../data/upstream-failure.ts";
 
 const BY_CODE: Partial<Record<Code, ErrorKind>> = {
   [Code.InvalidArgument]: "invalid",
@@ -36,15 +37,6 @@ export function controlPlaneRefusal(err: unknown): DataPathError {
   return new DataPathError(kind, message, retryAfterSeconds === undefined ? {} : { retryAfterSeconds });
 }
 
-const TLS_FAILURES = new Set([
-  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-  "DEPTH_ZERO_SELF_SIGNED_CERT",
-  "SELF_SIGNED_CERT_IN_CHAIN",
-  "CERT_HAS_EXPIRED",
-  "ERR_TLS_CERT_ALTNAME_INVALID",
-  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
-  "CERT_SIGNATURE_FAILURE",
-]);
 
 /** Code of the error a connect timeout is raised with. */
 export const CONNECT_TIMEOUT = "KUBEGATE_CONNECT_TIMEOUT";

@@ -154,6 +154,9 @@ export async function startFakeApiserver(options?: FakeApiserverOptions): Promis
 
   const server = http2.createSecureServer({
     allowHTTP1: true,
+    // kube-apiserver (Go) has no per-connection memory cap; Node's default (10 MB) would
+    // refuse new streams on a connection that carries a stalled watch's backlog.
+    maxSessionMemory: 512,
     key: serving.keyPem,
     cert: serving.certPem,
     ca: clientCa.certPem,
