@@ -4,12 +4,10 @@
  * command as a child process, as an operator would run it. Every server listens on
  * 127.0.0.1 port 0, keeps its state in a temp dir and is stopped by its own handle.
  */
-import { spawn } from "node:child_process";
-import { once } from "node:events";
-import { openSync, closeSync, readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { pino } from "pino";
+import { spawnChild } from "./child.mjs";
 import { importDist, KUBEGATE_BIN } from "./paths.mjs";
 import { makeTempDir } from "./temp.mjs";
 
@@ -67,60 +65,7 @@ export async function startInProcessControlPlane(flags = {}) {
  * then SIGKILL; it resolves once the process has exited.
  */
 export function spawnKubegate(args, { env = {}, stderrFile, killAfterMs = 10_000 } = {}) {
-  const stderrFd = stderrFile === undefined ? "ignore" : openSync(stderrFile, "a");
-  const child = spawn(process.execPath, [KUBEGATE_BIN, ...args], {
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", stderrFd],
-  });
-  if (typeof stderrFd === "number") closeSync(stderrFd);
-  let out = "";
-  child.stdout.setEncoding("utf8");
-  child.stdout.on("data", (chunk) => (out += chunk));
-  const exited = new Promise((resolve) => child.once("exit", (code, signal) => resolve(code ?? signal)));
-  const spawnFailed = once(child, "error").then(([err]) => err);
-  const stderrTail = () => {
-    if (stderrFile === undefined) return "";
-    try {
-      return readFileSync(stderrFile, "utf8").split("\n").slice(-20).join("\n");
-    } catch {
-      return "";
-    }
-  };
-  let stopping;
-  return {
-    child,
-    pid: child.pid,
-    stdout: () => out,
-    exited,
-    /** Resolves with the first match of `re` in stdout; rejects on exit or timeout. */
-    async waitFor(re, timeoutMs = 30_000) {
-      const deadline = Date.now() + timeoutMs;
-      let failure;
-      void spawnFailed.then((err) => (failure = err));
-      for (;;) {
-        const m = out.match(re);
-        if (m) return m;
-        if (failure) throw failure;
-        if (child.exitCode !== null || child.signalCode !== null)
-          throw new Error(`kubegate ${args.join(" ")} exited (${child.exitCode ?? child.signalCode}) before printing ${re}:\n${out}\n${stderrTail()}`);
-        if (Date.now() > deadline) throw new Error(`kubegate did not print ${re} within ${timeoutMs} ms:\n${out}\n${stderrTail()}`);
-        await new Promise((r) => setTimeout(r, 2));
-      }
-    },
-    stop(signal = "SIGTERM") {
-      stopping ??= (async () => {
-        if (child.exitCode !== null || child.signalCode !== null) return exited;
-        child.kill(signal);
-        const timer = setTimeout(() => child.kill("SIGKILL"), killAfterMs);
-        try {
-          return await exited;
-        } finally {
-          clearTimeout(timer);
-        }
-      })();
-      return stopping;
-    },
-  };
+  return spawnChild(process.execPath, [KUBEGATE_BIN, ...args], { env, stderrFile, killAfterMs });
 }
 
 /** The line `kubegate serve` prints once the control plane accepts calls. */
