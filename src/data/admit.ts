@@ -30,6 +30,8 @@ export interface Admitted {
   target: string;
   claims: GatewayClaims;
   info: RequestInfo;
+  /** The query, parsed once for the whole request. */
+  query: URLSearchParams;
   grant: GrantView;
   upstream: Upstream;
   headers: Record<string, string | string[]>;
@@ -62,7 +64,8 @@ export async function admit(
     throw new DataPathError("rateLimited", `too many requests from ${caller.claims.sub}: retry in ${Math.ceil(wait / 1000)}s`, {
       retryAfterSeconds: Math.ceil(wait / 1000),
     });
-  const info = parseRequestInfo(req.method, route.path, new URLSearchParams(route.query));
+  const query = new URLSearchParams(route.query);
+  const info = parseRequestInfo(req.method, route.path, query);
   facts.info = info;
   if (queryCarriesToken(route.query, caller.token))
     throw new DataPathError("invalid", "the kubegate token must not be sent in the query string", { status: 400 });
@@ -86,6 +89,7 @@ export async function admit(
     target: route.query === "" ? route.path : `${route.path}?${route.query}`,
     claims: caller.claims,
     info,
+    query,
     grant: decision.grant,
     upstream,
     headers,

@@ -47,7 +47,7 @@ export async function handleRequest(ctx: HandlerContext, req: Req, res: Res): Pr
   try {
     const admitted = await admit(ctx, { method: req.method ?? "GET", url: req.url ?? "/", headers: req.headers, upgrade: false, requestId }, facts);
     grant = admitted.grant.id;
-    stream = isStream(admitted.info.verb, admitted.info.subresource, new URLSearchParams(admitted.target.split("?")[1] ?? ""));
+    stream = isStream(admitted.info.verb, admitted.info.subresource, admitted.query);
     removeSession = ctx.sessions.add({
       id: requestId,
       kind: stream ? "watch" : "request",
