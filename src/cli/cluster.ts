@@ -5,8 +5,8 @@
 import { readFile } from "node:fs/promises";
 import { toJson } from "@bufbuild/protobuf";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import { parse } from "yaml";
 import { ClusterMode, ClusterPhase, ClusterSchema, type Cluster, type ClusterCredential } from "../../gen/kubegate/v1/cluster_pb.ts";
+import { KubeconfigError, readKubeconfigTarget } from "../kube/kubeconfig-target.ts";
 import { CliError, usageError } from "./cli-error.ts";
 import { clientsFor } from "./connect.ts";
 import { parseFlags } from "./flags.ts";
@@ -34,43 +34,21 @@ async function readText(flag: string, path: string): Promise<string> {
   }
 }
 
-const b64 = (s: unknown) => (typeof s === "string" ? Buffer.from(s, "base64").toString("utf8") : undefined);
-
-interface KubeconfigDoc {
-  "current-context"?: string;
-  contexts?: { name: string; context?: { cluster?: string; user?: string } }[];
-  clusters?: { name: string; cluster?: Record<string, unknown> }[];
-  users?: { name: string; user?: Record<string, unknown> }[];
-}
-
-/** Server, CA and credential of one context of an existing kubeconfig. */
+/** Server, CA and credential of one context of an existing kubeconfig, as the API takes them. */
 async function fromKubeconfig(file: string, contextName: string | undefined) {
-  let doc: KubeconfigDoc;
+  let target;
   try {
-    doc = parse(await readText("--from-kubeconfig", file)) as KubeconfigDoc;
+    target = await readKubeconfigTarget(file, contextName);
   } catch (err) {
-    if (err instanceof CliError) throw err;
-    throw new CliError(`${file} is not a kubeconfig: ${(err as Error).message}`);
+    if (err instanceof KubeconfigError) throw new CliError(err.message);
+    throw err;
   }
-  const name = contextName ?? doc?.["current-context"];
-  if (!name) throw new CliError(`${file} has no current-context: pass --context`);
-  const ctx = doc.contexts?.find((c) => c.name === name)?.context;
-  if (ctx === undefined) throw new CliError(`${file} has no context ${JSON.stringify(name)}`);
-  const cluster = doc.clusters?.find((c) => c.name === ctx.cluster)?.cluster;
-  const user = doc.users?.find((u) => u.name === ctx.user)?.user ?? {};
-  if (cluster === undefined || typeof cluster["server"] !== "string") throw new CliError(`${file}: context ${name} names no cluster with a server`);
-  const caPem =
-    b64(cluster["certificate-authority-data"]) ??
-    (typeof cluster["certificate-authority"] === "string" ? await readText("certificate-authority", cluster["certificate-authority"]) : undefined);
-  if (caPem === undefined) throw new CliError(`${file}: cluster of context ${name} has no certificate-authority(-data); kubegate verifies every member`);
-  let credential: ClusterCredential["kind"];
-  const token = typeof user["token"] === "string" ? user["token"] : typeof user["tokenFile"] === "string" ? (await readText("tokenFile", user["tokenFile"])).trim() : undefined;
-  const cert = b64(user["client-certificate-data"]) ?? (typeof user["client-certificate"] === "string" ? await readText("client-certificate", user["client-certificate"]) : undefined);
-  const key = b64(user["client-key-data"]) ?? (typeof user["client-key"] === "string" ? await readText("client-key", user["client-key"]) : undefined);
-  if (token !== undefined) credential = { case: "bearerToken", value: token };
-  else if (cert !== undefined && key !== undefined) credential = { case: "clientCertificate", value: { $typeName: "kubegate.v1.ClientCertificate", certPem: cert, keyPem: key } };
-  else throw new CliError(`${file}: the user of context ${name} has no token or client certificate (exec and auth-provider users cannot be registered; give --token-file)`);
-  return { serverUrl: cluster["server"], caPem, credential: { $typeName: "kubegate.v1.ClusterCredential" as const, kind: credential } };
+  const c = target.credential;
+  const credential: ClusterCredential["kind"] =
+    c.kind === "bearer"
+      ? { case: "bearerToken", value: c.token }
+      : { case: "clientCertificate", value: { $typeName: "kubegate.v1.ClientCertificate", certPem: c.certPem, keyPem: c.keyPem } };
+  return { serverUrl: target.serverUrl, caPem: target.caPem, credential: { $typeName: "kubegate.v1.ClusterCredential" as const, kind: credential } };
 }
 
 async function credentialFlags(values: { "token-file"?: string; "client-cert"?: string; "client-key"?: string }): Promise<ClusterCredential | undefined> {

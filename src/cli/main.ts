@@ -29,6 +29,7 @@ type Command = (argv: string[]) => Promise<number>;
 
 const commands: Record<string, () => Promise<Command>> = {
   serve: async () => (await import("./serve.ts")).runServe,
+  agent: async () => (await import("./agent.ts")).runAgent,
   login: async () => (await import("./login.ts")).runLogin,
   logout: async () => (await import("./login.ts")).runLogout,
   whoami: async () => (await import("./login.ts")).runWhoami,

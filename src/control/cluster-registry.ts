@@ -18,6 +18,13 @@ import * as v from "./validate.ts";
 
 /** Agent bootstrap tokens are one-time secrets with their own prefix. */
 export const AGENT_BOOTSTRAP_PREFIX = "kgb_";
+/** An enrolled agent's long-lived credential. */
+export const AGENT_CREDENTIAL_PREFIX = "kga_";
+
+/** A new agent credential: prefix plus 256 random bits; only its hash is stored. */
+export function newAgentCredential(): string {
+  return AGENT_CREDENTIAL_PREFIX + randomBytes(32).toString("base64url");
+}
 
 function credentialFromProto(c: ClusterCredential | undefined, field: string): ClusterCredentialSecret {
   switch (c?.kind.case) {

@@ -89,6 +89,8 @@ export function clusterToRoute(rec: ClusterRecord): ClusterRoute {
     caPem: rec.caPem,
     credential: credentialToProto(rec.credential),
     phase: phaseToProto[rec.status.phase],
+    agentCredentialHash: rec.agentCredentialHash ?? "",
+    manageRbac: rec.manageRbac,
   });
 }
 

@@ -19,8 +19,10 @@ import type { SigningKey } from "../../gen/kubegate/v1/token_pb.ts";
 import { errors } from "../errors.ts";
 import type { ChangeEvent, GrantRecord, SubjectRevocationRecord, TokenRevocationRecord } from "../store/types.ts";
 import { LIVE_STATES } from "./access-grants.ts";
+import { hashSecret } from "./authenticator.ts";
 import { callerOf } from "./caller.ts";
-import { clusterToRoute, grantToProto, phaseFromProto, signingKeyToProto, subjectToProto } from "./convert.ts";
+import { AGENT_BOOTSTRAP_PREFIX, AGENT_CREDENTIAL_PREFIX, newAgentCredential } from "./cluster-registry.ts";
+import { clusterToRoute, grantToProto, phaseFromProto, stateFromProto, signingKeyToProto, subjectToProto } from "./convert.ts";
 import type { ControlDeps } from "./deps.ts";
 import * as v from "./validate.ts";
 
@@ -185,12 +187,52 @@ export function syncService(deps: ControlDeps): ServiceImpl<typeof DataPlaneSync
         await store.clusters.setStatus(r.cluster, {
           phase,
           kubernetesVersion: v.maxLength("reports.kubernetes_version", r.kubernetesVersion, 64) || current.status.kubernetesVersion,
-          agentVersion: current.status.agentVersion,
+          agentVersion: v.maxLength("reports.agent_version", r.agentVersion, 64) || current.status.agentVersion,
           lastSeenAt: phase === "READY" ? now : current.status.lastSeenAt,
           message: v.maxLength("reports.message", r.message, v.LIMITS.reason),
         });
       }
       return {};
+    },
+
+    async reportGrantStatus(req, ctx) {
+      requireDataPlane(ctx);
+      if (req.reports.length > 1000) throw errors.invalid("reports", "at most 1000 per call");
+      const now = clock();
+      for (const r of req.reports) {
+        const state = stateFromProto(r.state);
+        if (state !== "APPLIED" && state !== "FAILED") throw errors.invalid("reports.state", "must be APPLIED or FAILED");
+        const message = v.maxLength("reports.message", r.message, v.LIMITS.reason);
+        const current = await store.grants.get(r.grantId);
+        // A grant revoked, expired or deleted meanwhile keeps its final state.
+        if (current === null || !LIVE_STATES.includes(current.state)) continue;
+        if (current.state === state && current.stateMessage === message) continue;
+        await store.grants.setState(r.grantId, state, message, now);
+        log.info({ grant: r.grantId, cluster: current.cluster, state, message }, "grant RBAC state reported");
+      }
+      return {};
+    },
+
+    async enrollAgent(req, ctx) {
+      requireDataPlane(ctx);
+      if (!req.bootstrapToken.startsWith(AGENT_BOOTSTRAP_PREFIX)) throw errors.unauthenticated("the bootstrap token is not a kubegate agent bootstrap token (kgb_...)");
+      const credential = newAgentCredential();
+      const rec = await store.clusters.swapAgentCredential({ bootstrapHash: hashSecret(req.bootstrapToken) }, hashSecret(credential), clock());
+      if (rec === null)
+        throw errors.unauthenticated("the bootstrap token is unknown or was already used: register the cluster again (or rotate) to get a new one");
+      log.info({ cluster: rec.name }, "agent enrolled");
+      return { cluster: rec.name, agentCredential: credential };
+    },
+
+    async rotateAgentCredential(req, ctx) {
+      requireDataPlane(ctx);
+      const credential = newAgentCredential();
+      const rec = req.agentCredential.startsWith(AGENT_CREDENTIAL_PREFIX)
+        ? await store.clusters.swapAgentCredential({ credentialHash: hashSecret(req.agentCredential) }, hashSecret(credential), clock())
+        : null;
+      if (rec === null) throw errors.unauthenticated("the agent credential is unknown or was replaced");
+      log.info({ cluster: rec.name }, "agent credential rotated");
+      return { cluster: rec.name, agentCredential: credential };
     },
   };
 }

@@ -17,6 +17,8 @@ export interface GrantView {
   state: GrantState;
   stateMessage: string;
   expiresAt: Date | null;
+  /** Whom the grant is for; the RBAC reconciler binds it (authorization goes by token claims). */
+  subject?: { kind: "user" | "group"; name: string };
 }
 
 export type Decision =

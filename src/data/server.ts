@@ -7,6 +7,7 @@ import http2 from "node:http2";
 import type { ListenAddress } from "../config/serve-config.ts";
 import { listen } from "../net/listener.ts";
 import type { TlsMaterial } from "../tls/material.ts";
+import { handleAgentRequest, handleAgentUpgrade, isAgentPath, type AgentEndpointsOptions } from "../tunnel/endpoints.ts";
 import { checkFresh, revocation, tokenGrants } from "./access.ts";
 import { authorize } from "./authorize.ts";
 import { handleRequest, type HandlerContext } from "./handler.ts";
@@ -20,6 +21,8 @@ export interface DataServerOptions {
   syncConnected: () => boolean;
   /** Cut streams whose token expires (default: a token expiring mid-stream does not cut it). */
   cutStreamsOnTokenExpiry: boolean;
+  /** Agent enrollment and tunnels; without it, /agent/ paths are 404. */
+  agents?: AgentEndpointsOptions;
 }
 
 export interface DataServer {
@@ -88,9 +91,13 @@ export async function startDataServer(opts: DataServerOptions): Promise<DataServ
         "text/plain; version=0.0.4",
       );
     }
+    if (opts.agents !== undefined && isAgentPath(url)) return void handleAgentRequest(opts.agents, req, res);
     void handleRequest(ctx, req, res);
   });
-  server.on("upgrade", (req, socket, head) => void handleUpgrade(ctx, req, socket, head));
+  server.on("upgrade", (req, socket, head) => {
+    if (opts.agents !== undefined && isAgentPath(req.url)) return handleAgentUpgrade(opts.agents, req, socket, head);
+    void handleUpgrade(ctx, req, socket, head);
+  });
 
   const revalidate = () => {
     for (const s of ctx.sessions.all()) {

@@ -5,8 +5,7 @@
  * after 101 bytes flow both ways until either side closes or a revocation cuts them.
  */
 import { randomUUID } from "node:crypto";
-import type { IncomingMessage } from "node:http";
-import https from "node:https";
+import type { ClientRequest, IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { admit, type AdmitFacts } from "./admit.ts";
 import { auditSession, recordOutcome } from "./audit.ts";
@@ -66,16 +65,18 @@ export async function handleUpgrade(ctx: HandlerContext, req: IncomingMessage, s
   }
 
   const upstream = admitted.upstream;
-  const proxyReq = https.request({
-    method: req.method,
-    hostname: upstream.hostname,
-    port: upstream.port,
-    path: upstream.basePath + admitted.target,
-    headers: { ...admitted.headers, connection: "Upgrade", upgrade: req.headers.upgrade! },
-    agent: false,
-    ...upstream.tls,
-    timeout: ctx.responseTimeoutMs,
-  });
+  let proxyReq: ClientRequest;
+  try {
+    proxyReq = upstream.request({
+      method: req.method ?? "GET",
+      path: upstream.basePath + admitted.target,
+      headers: { ...admitted.headers, connection: "Upgrade", upgrade: req.headers.upgrade! },
+      timeout: ctx.responseTimeoutMs,
+    });
+  } catch (err) {
+    refuse(err instanceof DataPathError ? err : upstreamFailure(admitted.cluster, err as NodeJS.ErrnoException));
+    return;
+  }
   let removeSession: (() => void) | undefined;
   let upstreamSocket: Duplex | undefined;
   const cut = (why: string) => {

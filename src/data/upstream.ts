@@ -5,10 +5,13 @@
  * Pools are rebuilt when the cluster's route changes (credential rotation, new CA or URL),
  * which also re-probes the member's protocol.
  */
+import http, { type ClientRequest, type OutgoingHttpHeaders } from "node:http";
 import https from "node:https";
 import { isIP } from "node:net";
 import tls, { type SecureContext } from "node:tls";
-import { DataPathError } from "./status.ts";
+import type { TunnelRegistry } from "../tunnel/gateway.ts";
+import { agentOffline, createTunnelPool } from "../tunnel/pool.ts";
+import { APISERVER_AUTHORITY } from "../tunnel/protocol.ts";
 import { createH2Pool, type H2Pool } from "./upstream-h2.ts";
 import type { ClusterRouteView } from "./view.ts";
 
@@ -28,6 +31,12 @@ export interface Upstream {
   tls: { secureContext: SecureContext; servername?: string };
   /** Authorization header value for bearer credentials. */
   authorization: string | undefined;
+  /**
+   * A one-off HTTP/1.1 request on its own connection, for upgrades: a TLS connection to a
+   * direct member, a CONNECT stream through an agent's tunnel. Throws a 503 DataPathError
+   * when an agent cluster has no tunnel.
+   */
+  request(options: { method: string; path: string; headers: OutgoingHttpHeaders; timeout: number }): ClientRequest;
 }
 
 export interface Upstreams {
@@ -37,9 +46,32 @@ export interface Upstreams {
   close(): void;
 }
 
-function build(route: ClusterRouteView): Upstream {
-  if (route.mode !== "direct")
-    throw new DataPathError("unavailable", `cluster ${JSON.stringify(route.name)} is in agent mode and its agent is not connected`);
+/** An agent cluster: every request rides the agent's tunnel, which adds the member credential. */
+function buildAgent(route: ClusterRouteView, tunnels: TunnelRegistry): Upstream {
+  return {
+    cluster: route.name,
+    hostname: APISERVER_AUTHORITY,
+    port: 443,
+    authority: APISERVER_AUTHORITY,
+    basePath: "",
+    h2: createTunnelPool(route.name, tunnels),
+    // Never used: a tunnel always speaks HTTP/2, so the HTTP/1.1 path is not taken.
+    agent: new https.Agent(),
+    tls: { secureContext: tls.createSecureContext() },
+    authorization: undefined,
+    request(options) {
+      const stream = tunnels.connect(route.name);
+      if (stream === undefined) throw agentOffline(route.name);
+      return http.request({ ...options, createConnection: () => stream as unknown as import("node:net").Socket });
+    },
+  };
+}
+
+function build(route: ClusterRouteView, tunnels: TunnelRegistry | undefined): Upstream {
+  if (route.mode !== "direct") {
+    if (tunnels === undefined) throw agentOffline(route.name);
+    return buildAgent(route, tunnels);
+  }
   const url = new URL(route.serverUrl);
   const hostname = url.hostname.replace(/^\[|\]$/g, "");
   const port = url.port === "" ? 443 : Number(url.port);
@@ -62,6 +94,7 @@ function build(route: ClusterRouteView): Upstream {
     agent: new https.Agent({ keepAlive: true, maxFreeSockets: 1024, scheduling: "lifo", ...tlsOptions }),
     tls: tlsOptions,
     authorization: route.credential?.kind === "bearer" ? `Bearer ${route.credential.token}` : undefined,
+    request: (options) => https.request({ ...options, hostname, port, agent: false, ...tlsOptions }),
   };
 }
 
@@ -70,14 +103,15 @@ function destroy(upstream: Upstream): void {
   upstream.agent.destroy();
 }
 
-export function createUpstreams(): Upstreams {
+/** `tunnels` carries agent-mode clusters; without it they are always offline. */
+export function createUpstreams(tunnels?: TunnelRegistry): Upstreams {
   const pools = new Map<string, { version: string; upstream: Upstream }>();
   return {
     get(route) {
       const cached = pools.get(route.name);
       if (cached !== undefined && cached.version === route.version) return cached.upstream;
       if (cached !== undefined) destroy(cached.upstream);
-      const upstream = build(route);
+      const upstream = build(route, tunnels);
       pools.set(route.name, { version: route.version, upstream });
       return upstream;
     },

@@ -17,6 +17,10 @@ export interface ClusterRouteView {
   caPem: string;
   credential: ClusterCredentialSecret | null;
   phase: PhaseName;
+  /** Agent mode: SHA-256 (hex) of the enrolled agent's credential; "" before enrollment. */
+  agentCredentialHash: string;
+  /** Kubegate keeps RBAC bindings in the member in step with the grants. */
+  manageRbac: boolean;
   /** Changes whenever how to reach the cluster changes, so connection pools are rebuilt. */
   version: string;
 }
@@ -55,8 +59,10 @@ function routeFromProto(r: RouteMsg): ClusterRouteView {
     caPem: r.caPem,
     credential,
     phase: PHASE[r.phase] ?? "UNKNOWN",
+    agentCredentialHash: r.agentCredentialHash,
+    manageRbac: r.manageRbac,
   };
-  return { ...route, version: JSON.stringify([route.mode, route.serverUrl, route.caPem, credential]) };
+  return { ...route, version: JSON.stringify([route.mode, route.serverUrl, route.caPem, credential, route.agentCredentialHash]) };
 }
 
 function grantFromProto(g: Grant): GrantView {
@@ -68,6 +74,7 @@ function grantFromProto(g: Grant): GrantView {
     state: STATE[g.state] ?? "REVOKED",
     stateMessage: g.stateMessage,
     expiresAt: g.expireTime === undefined ? null : new Date(timestampMs(g.expireTime)),
+    subject: { kind: g.subject?.kind === SubjectKind.GROUP ? "group" : "user", name: g.subject?.name ?? "" },
   };
 }
 

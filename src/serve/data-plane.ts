@@ -16,6 +16,9 @@ import type { Logger } from "../log.ts";
 import { createRateLimiter } from "../net/rate-limit.ts";
 import type { TlsMaterial } from "../tls/material.ts";
 import { createTokenVerifier } from "../token/verifier.ts";
+import { createTunnelRegistry, type TunnelRegistry, type TunnelStatus } from "../tunnel/gateway.ts";
+import { ClusterPhase } from "../../gen/kubegate/v1/cluster_pb.ts";
+import { createReporter } from "../data/status-reporter.ts";
 
 export interface DataPlaneOptions {
   listen: ListenAddress;
@@ -35,6 +38,8 @@ export interface DataPlaneOptions {
   requestRate?: number;
   requestBurst?: number;
   replica?: string;
+  /** Agent tunnel ping interval (default 5 s); a tunnel silent for 3 of them is dropped. */
+  agentHeartbeatMs?: number;
   log: Logger;
   clock?: () => number;
 }
@@ -44,6 +49,7 @@ export interface DataPlane {
   port: number;
   view: View;
   sessions: Sessions;
+  tunnels: TunnelRegistry;
   server: DataServer;
   /** Resolves when the first snapshot has arrived. */
   ready: Promise<void>;
@@ -58,7 +64,28 @@ export async function startDataPlane(opts: DataPlaneOptions): Promise<DataPlane>
   const view = createView();
   const verifier = createTokenVerifier({ issuer: opts.issuer, clock });
   const sessions = createSessions();
-  const upstreams = createUpstreams();
+  const clients = createKubegateClients({ baseUrl: opts.controlUrl, caPem: opts.controlCaPem, credential: opts.credential, protocol: "grpc" });
+  const clusterReports = createReporter<TunnelStatus>({
+    log,
+    what: "cluster status",
+    send: async (reports) => {
+      await clients.sync.reportClusterStatus({
+        reports: reports.map((r) => ({
+          cluster: r.cluster,
+          phase: r.phase === "READY" ? ClusterPhase.READY : ClusterPhase.OFFLINE,
+          kubernetesVersion: r.kubernetesVersion,
+          agentVersion: r.agentVersion,
+          message: r.message,
+        })),
+      });
+    },
+  });
+  const tunnels = createTunnelRegistry({
+    log,
+    heartbeatMs: opts.agentHeartbeatMs,
+    onStatus: (status) => clusterReports.push(status.cluster, status),
+  });
+  const upstreams = createUpstreams(tunnels);
   const ctx = {
     access: { view, verifier, clock, stalenessMs: opts.stalenessMs },
     upstreams,
@@ -71,7 +98,6 @@ export async function startDataPlane(opts: DataPlaneOptions): Promise<DataPlane>
     limiter: opts.requestRate ? createRateLimiter({ perSecond: opts.requestRate, burst: opts.requestBurst ?? 100, clock }) : undefined,
   };
   let server: DataServer | undefined;
-  const clients = createKubegateClients({ baseUrl: opts.controlUrl, caPem: opts.controlCaPem, credential: opts.credential, protocol: "grpc" });
   const sync = startSync({
     sync: clients.sync,
     replica: opts.replica ?? `${hostname()}:${process.pid}`,
@@ -80,7 +106,13 @@ export async function startDataPlane(opts: DataPlaneOptions): Promise<DataPlane>
     log,
     clock,
     onChange(change) {
-      if (change.snapshot || change.clusters.length > 0) upstreams.prune(view.clusters);
+      if (change.snapshot || change.clusters.length > 0) {
+        upstreams.prune(view.clusters);
+        tunnels.prune((cluster, hash) => {
+          const route = view.clusters.get(cluster);
+          return route !== undefined && route.mode === "agent" && route.agentCredentialHash === hash;
+        });
+      }
       server?.revalidate();
     },
   });
@@ -90,6 +122,15 @@ export async function startDataPlane(opts: DataPlaneOptions): Promise<DataPlane>
     listen: opts.listen,
     syncConnected: sync.connected,
     cutStreamsOnTokenExpiry: opts.cutStreamsOnTokenExpiry,
+    agents: {
+      view,
+      tunnels,
+      log,
+      control: {
+        enroll: (bootstrapToken) => clients.sync.enrollAgent({ bootstrapToken }),
+        rotate: (agentCredential) => clients.sync.rotateAgentCredential({ agentCredential }),
+      },
+    },
   });
   const started = server;
   return {
@@ -97,11 +138,14 @@ export async function startDataPlane(opts: DataPlaneOptions): Promise<DataPlane>
     port: started.port,
     view,
     sessions,
+    tunnels,
     server: started,
     ready: sync.ready,
     async close(graceMs) {
       await sync.stop();
       log.debug("sync stopped");
+      tunnels.close();
+      clusterReports.close();
       await started.close(graceMs);
       upstreams.close();
     },

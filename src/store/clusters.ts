@@ -147,5 +147,21 @@ export function createClustersRepository({ db, sealer, mutate }: StoreContext): 
 
     findByAgentBootstrapHash: (hash) => findBy("agent_bootstrap_hash", hash),
     findByAgentCredentialHash: (hash) => findBy("agent_credential_hash", hash),
+
+    swapAgentCredential: (match, credentialHash, at) =>
+      mutate(async (trx, emit) => {
+        let query = trx
+          .updateTable("clusters")
+          .set({ agent_bootstrap_hash: null, agent_credential_hash: credentialHash, updated_at: toMs(at) })
+          .where("mode", "=", "agent");
+        query =
+          "bootstrapHash" in match
+            ? query.where("agent_bootstrap_hash", "=", match.bootstrapHash)
+            : query.where("agent_credential_hash", "=", match.credentialHash);
+        const row = await query.returningAll().executeTakeFirst();
+        if (!row) return null;
+        emit("cluster", row.name);
+        return toRecord(row);
+      }),
   };
 }

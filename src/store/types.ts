@@ -152,6 +152,12 @@ export interface Store {
     delete(name: string): Promise<boolean>;
     findByAgentBootstrapHash(hash: string): Promise<ClusterRecord | null>;
     findByAgentCredentialHash(hash: string): Promise<ClusterRecord | null>;
+    /**
+     * Atomically swaps an agent secret for a new credential hash: the cluster whose bootstrap
+     * hash (enrollment; the bootstrap is cleared) or credential hash (rotation) equals
+     * `match` gets `credentialHash`. Null when no cluster matched, so a secret works once.
+     */
+    swapAgentCredential(match: { bootstrapHash: string } | { credentialHash: string }, credentialHash: string, at: Date): Promise<ClusterRecord | null>;
   };
 
   grants: {

@@ -1,6 +1,7 @@
 /**
  * Plain kubectl 1.32 through the data plane with a kubeconfig from MintKubeconfig
- * (embedded-token mode): the everyday verbs, streams and exec all work, as the user.
+ * (embedded-token mode): the everyday verbs, streams and exec all work, as the user, in
+ * direct mode and through an agent's tunnel.
  */
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -11,7 +12,8 @@ import { startTestGateway, type TestGateway, type TestUser } from "../support/ga
 
 const enabled = requireProgram(hasFile(KUBECTL), "kubectl 1.32 (/usr/bin/kubectl)");
 
-describe.runIf(enabled)("kubectl 1.32 through kubegate", () => {
+// The same scenario for a member the gateway dials and for one reached through its agent's tunnel.
+describe.runIf(enabled).each(["direct", "agent"] as const)("kubectl 1.32 through kubegate (%s mode)", (mode) => {
   let gw: TestGateway;
   let alice: TestUser;
   let kubeconfig: string;
@@ -19,7 +21,7 @@ describe.runIf(enabled)("kubectl 1.32 through kubegate", () => {
   const kubectl = (args: string[], input?: string) => run(KUBECTL, args, clientEnv(kubeconfig, home), input);
 
   beforeAll(async () => {
-    gw = await startTestGateway();
+    gw = await startTestGateway({ mode });
     alice = await gw.user("alice", { role: "edit" });
     kubeconfig = await alice.kubeconfig({ namespace: "default" });
     home = await mkdtemp(join(tmpdir(), "kubegate-kubectl-home-"));

@@ -14,6 +14,7 @@ import { createKubegateClients, type KubegateClients } from "../../src/client/cl
 import { resolveServeConfig } from "../../src/config/serve-config.ts";
 import { createLogger } from "../../src/log.ts";
 import { startKubegate, type Kubegate } from "../../src/serve/kubegate.ts";
+import { startAgent, type Agent, type AgentOptions } from "../../src/tunnel/agent.ts";
 import { clusterRoleBinding, roleBinding, startFakeApiserver, type FakeApiserver, type FakeApiserverOptions } from "./fake-apiserver/index.ts";
 
 export type RoleName = "view" | "edit" | "admin" | "cluster-admin";
@@ -41,6 +42,12 @@ export interface TestGateway {
   logs: Record<string, unknown>[];
   /** Creates an API key, a grant, and the matching RBAC binding in the fake member. */
   user(name: string, opts?: { role?: RoleName; namespaces?: string[]; groups?: string[]; cluster?: string; bindRbac?: boolean }): Promise<TestUser>;
+  /** Agent mode: the running in-process agent (replaced by restartAgent). */
+  agent?: Agent;
+  /** Agent mode: the bootstrap token the registration returned (already used by the agent). */
+  bootstrapToken?: string;
+  /** Agent mode: starts a (new) agent with the same state directory; resolves when its tunnel is up. */
+  restartAgent?(overrides?: Partial<AgentOptions>): Promise<Agent>;
   /** Waits until the data plane's view satisfies `check`. */
   until(check: () => boolean, timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
@@ -49,7 +56,15 @@ export interface TestGateway {
 export const MEMBER = "member";
 
 export async function startTestGateway(
-  opts: { fake?: FakeApiserverOptions; flags?: Record<string, string>; clusterName?: string } = {},
+  opts: {
+    fake?: FakeApiserverOptions;
+    flags?: Record<string, string>;
+    clusterName?: string;
+    /** "agent": the member is registered in agent mode and reached through an in-process agent. */
+    mode?: "direct" | "agent";
+    manageRbac?: boolean;
+    agent?: Partial<AgentOptions>;
+  } = {},
 ): Promise<TestGateway> {
   const fake = await startFakeApiserver({ gateway: true, ...opts.fake });
   const dir = await mkdtemp(join(tmpdir(), "kubegate-gw-"));
@@ -61,6 +76,8 @@ export async function startTestGateway(
   const sink = new Writable({
     write(chunk, _enc, cb) {
       for (const line of String(chunk).split("\n")) if (line) logs.push(JSON.parse(line) as Record<string, unknown>);
+      // For debugging a test: KUBEGATE_TEST_LOG=1 echoes kubegate's log lines.
+      if (process.env["KUBEGATE_TEST_LOG"]) process.stderr.write(chunk);
       cb();
     },
   });
@@ -70,18 +87,49 @@ export async function startTestGateway(
   await data.ready;
   const admin = createKubegateClients({ baseUrl: control.url, caPem: control.tls.caPem, credential: control.bootstrapAdminKey! });
   const clusterName = opts.clusterName ?? MEMBER;
-  await admin.clusters.registerCluster({
-    name: clusterName,
-    mode: { case: "direct", value: { serverUrl: fake.url, caPem: fake.caPem, credential: { kind: { case: "bearerToken", value: fake.gatewayToken! } } } },
-  });
+  let agent: Agent | undefined;
+  let bootstrapToken: string | undefined;
+  let restartAgent: TestGateway["restartAgent"];
+  if (opts.mode === "agent") {
+    const registered = await admin.clusters.registerCluster({ name: clusterName, mode: { case: "agent", value: {} }, manageRbac: opts.manageRbac ?? false });
+    bootstrapToken = registered.agentBootstrapToken;
+    // The agent reaches the fake as the gateway identity would: a token allowed to impersonate.
+    const memberKubeconfig = await fake.kubeconfig({ token: fake.gatewayToken! }, "agent-kubeconfig.json");
+    const base: AgentOptions = {
+      gatewayUrl: data.url,
+      gatewayCaPem: control.tls.caPem,
+      cluster: clusterName,
+      stateDir: join(dir, "agent-state"),
+      bootstrapToken: async () => bootstrapToken,
+      apiserver: { kubeconfig: memberKubeconfig },
+      version: "0.1.0-test",
+      log: createLogger({ level: "info" }, sink),
+      initialBackoffMs: 50,
+      maxBackoffMs: 500,
+      ...opts.agent,
+    };
+    restartAgent = async (overrides = {}) => {
+      agent = await startAgent({ ...base, ...overrides });
+      await agent.ready;
+      await until(() => data.tunnels.count(clusterName) > 0);
+      return agent;
+    };
+    await restartAgent();
+  } else {
+    await admin.clusters.registerCluster({
+      name: clusterName,
+      mode: { case: "direct", value: { serverUrl: fake.url, caPem: fake.caPem, credential: { kind: { case: "bearerToken", value: fake.gatewayToken! } } } },
+      manageRbac: opts.manageRbac ?? false,
+    });
+  }
 
-  const until = async (check: () => boolean, timeoutMs = 5000) => {
+  async function until(check: () => boolean, timeoutMs = 5000) {
     const deadline = Date.now() + timeoutMs;
     while (!check()) {
       if (Date.now() > deadline) throw new Error("the data plane's view did not catch up in time");
       await new Promise((r) => setTimeout(r, 10));
     }
-  };
+  }
   await until(() => data.view.clusters.has(clusterName));
   let files = 0;
 
@@ -94,6 +142,11 @@ export async function startTestGateway(
     admin,
     logs,
     until,
+    get agent() {
+      return agent;
+    },
+    bootstrapToken,
+    restartAgent,
     async user(name, o = {}) {
       const role = o.role ?? "edit";
       const cluster = o.cluster ?? clusterName;
@@ -131,6 +184,7 @@ export async function startTestGateway(
       };
     },
     async close() {
+      await agent?.stop();
       await kubegate.close(500);
       await fake.close();
       await rm(dir, { recursive: true, force: true });

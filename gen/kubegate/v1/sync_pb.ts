@@ -8,7 +8,7 @@ import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { ClusterCredential, ClusterMode, ClusterPhase } from "./cluster_pb.ts";
 import { file_kubegate_v1_cluster } from "./cluster_pb.ts";
-import type { Grant, Subject } from "./grant_pb.ts";
+import type { Grant, GrantState, Subject } from "./grant_pb.ts";
 import { file_kubegate_v1_grant } from "./grant_pb.ts";
 import type { SigningKey } from "./token_pb.ts";
 import { file_kubegate_v1_token } from "./token_pb.ts";
@@ -18,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file kubegate/v1/sync.proto.
  */
 export const file_kubegate_v1_sync: GenFile = /*@__PURE__*/
-  fileDesc("ChZrdWJlZ2F0ZS92MS9zeW5jLnByb3RvEgtrdWJlZ2F0ZS52MSI7ChFXYXRjaFN0YXRlUmVxdWVzdBIVCg1mcm9tX3JldmlzaW9uGAEgASgDEg8KB3JlcGxpY2EYAiABKAkixgEKDENsdXN0ZXJSb3V0ZRIMCgRuYW1lGAEgASgJEiYKBG1vZGUYAiABKA4yGC5rdWJlZ2F0ZS52MS5DbHVzdGVyTW9kZRISCgpzZXJ2ZXJfdXJsGAMgASgJEg4KBmNhX3BlbRgEIAEoCRIyCgpjcmVkZW50aWFsGAUgASgLMh4ua3ViZWdhdGUudjEuQ2x1c3RlckNyZWRlbnRpYWwSKAoFcGhhc2UYBiABKA4yGS5rdWJlZ2F0ZS52MS5DbHVzdGVyUGhhc2UiVAoPVG9rZW5SZXZvY2F0aW9uEhAKCHRva2VuX2lkGAEgASgJEi8KC2V4cGlyZV90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJrChFTdWJqZWN0UmV2b2NhdGlvbhIlCgdzdWJqZWN0GAEgASgLMhQua3ViZWdhdGUudjEuU3ViamVjdBIvCgtyZXZva2VfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiugMKEldhdGNoU3RhdGVSZXNwb25zZRIQCghyZXZpc2lvbhgBIAEoAxIQCghzbmFwc2hvdBgCIAEoCBIrCghjbHVzdGVycxgDIAMoCzIZLmt1YmVnYXRlLnYxLkNsdXN0ZXJSb3V0ZRIYChByZW1vdmVkX2NsdXN0ZXJzGAQgAygJEi0KDHNpZ25pbmdfa2V5cxgFIAMoCzIXLmt1YmVnYXRlLnYxLlNpZ25pbmdLZXkSFwoPcmVtb3ZlZF9rZXlfaWRzGAYgAygJEiIKBmdyYW50cxgHIAMoCzISLmt1YmVnYXRlLnYxLkdyYW50EhYKDnJlbW92ZWRfZ3JhbnRzGAggAygJEjcKEXRva2VuX3Jldm9jYXRpb25zGAkgAygLMhwua3ViZWdhdGUudjEuVG9rZW5SZXZvY2F0aW9uEjsKE3N1YmplY3RfcmV2b2NhdGlvbnMYCiADKAsyHi5rdWJlZ2F0ZS52MS5TdWJqZWN0UmV2b2NhdGlvbhIvCgtzZXJ2ZXJfdGltZRgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGaXNzdWVyGAwgASgJIn0KE0NsdXN0ZXJTdGF0dXNSZXBvcnQSDwoHY2x1c3RlchgBIAEoCRIoCgVwaGFzZRgCIAEoDjIZLmt1YmVnYXRlLnYxLkNsdXN0ZXJQaGFzZRIaChJrdWJlcm5ldGVzX3ZlcnNpb24YAyABKAkSDwoHbWVzc2FnZRgEIAEoCSJPChpSZXBvcnRDbHVzdGVyU3RhdHVzUmVxdWVzdBIxCgdyZXBvcnRzGAEgAygLMiAua3ViZWdhdGUudjEuQ2x1c3RlclN0YXR1c1JlcG9ydCIdChtSZXBvcnRDbHVzdGVyU3RhdHVzUmVzcG9uc2Uy0QEKFERhdGFQbGFuZVN5bmNTZXJ2aWNlEk8KCldhdGNoU3RhdGUSHi5rdWJlZ2F0ZS52MS5XYXRjaFN0YXRlUmVxdWVzdBofLmt1YmVnYXRlLnYxLldhdGNoU3RhdGVSZXNwb25zZTABEmgKE1JlcG9ydENsdXN0ZXJTdGF0dXMSJy5rdWJlZ2F0ZS52MS5SZXBvcnRDbHVzdGVyU3RhdHVzUmVxdWVzdBooLmt1YmVnYXRlLnYxLlJlcG9ydENsdXN0ZXJTdGF0dXNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_kubegate_v1_cluster, file_kubegate_v1_grant, file_kubegate_v1_token]);
+  fileDesc("ChZrdWJlZ2F0ZS92MS9zeW5jLnByb3RvEgtrdWJlZ2F0ZS52MSI7ChFXYXRjaFN0YXRlUmVxdWVzdBIVCg1mcm9tX3JldmlzaW9uGAEgASgDEg8KB3JlcGxpY2EYAiABKAki+gEKDENsdXN0ZXJSb3V0ZRIMCgRuYW1lGAEgASgJEiYKBG1vZGUYAiABKA4yGC5rdWJlZ2F0ZS52MS5DbHVzdGVyTW9kZRISCgpzZXJ2ZXJfdXJsGAMgASgJEg4KBmNhX3BlbRgEIAEoCRIyCgpjcmVkZW50aWFsGAUgASgLMh4ua3ViZWdhdGUudjEuQ2x1c3RlckNyZWRlbnRpYWwSKAoFcGhhc2UYBiABKA4yGS5rdWJlZ2F0ZS52MS5DbHVzdGVyUGhhc2USHQoVYWdlbnRfY3JlZGVudGlhbF9oYXNoGAcgASgJEhMKC21hbmFnZV9yYmFjGAggASgIIlQKD1Rva2VuUmV2b2NhdGlvbhIQCgh0b2tlbl9pZBgBIAEoCRIvCgtleHBpcmVfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiawoRU3ViamVjdFJldm9jYXRpb24SJQoHc3ViamVjdBgBIAEoCzIULmt1YmVnYXRlLnYxLlN1YmplY3QSLwoLcmV2b2tlX3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIroDChJXYXRjaFN0YXRlUmVzcG9uc2USEAoIcmV2aXNpb24YASABKAMSEAoIc25hcHNob3QYAiABKAgSKwoIY2x1c3RlcnMYAyADKAsyGS5rdWJlZ2F0ZS52MS5DbHVzdGVyUm91dGUSGAoQcmVtb3ZlZF9jbHVzdGVycxgEIAMoCRItCgxzaWduaW5nX2tleXMYBSADKAsyFy5rdWJlZ2F0ZS52MS5TaWduaW5nS2V5EhcKD3JlbW92ZWRfa2V5X2lkcxgGIAMoCRIiCgZncmFudHMYByADKAsyEi5rdWJlZ2F0ZS52MS5HcmFudBIWCg5yZW1vdmVkX2dyYW50cxgIIAMoCRI3ChF0b2tlbl9yZXZvY2F0aW9ucxgJIAMoCzIcLmt1YmVnYXRlLnYxLlRva2VuUmV2b2NhdGlvbhI7ChNzdWJqZWN0X3Jldm9jYXRpb25zGAogAygLMh4ua3ViZWdhdGUudjEuU3ViamVjdFJldm9jYXRpb24SLwoLc2VydmVyX3RpbWUYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBmlzc3VlchgMIAEoCSKUAQoTQ2x1c3RlclN0YXR1c1JlcG9ydBIPCgdjbHVzdGVyGAEgASgJEigKBXBoYXNlGAIgASgOMhkua3ViZWdhdGUudjEuQ2x1c3RlclBoYXNlEhoKEmt1YmVybmV0ZXNfdmVyc2lvbhgDIAEoCRIPCgdtZXNzYWdlGAQgASgJEhUKDWFnZW50X3ZlcnNpb24YBSABKAkiTwoaUmVwb3J0Q2x1c3RlclN0YXR1c1JlcXVlc3QSMQoHcmVwb3J0cxgBIAMoCzIgLmt1YmVnYXRlLnYxLkNsdXN0ZXJTdGF0dXNSZXBvcnQiHQobUmVwb3J0Q2x1c3RlclN0YXR1c1Jlc3BvbnNlIl4KEUdyYW50U3RhdHVzUmVwb3J0EhAKCGdyYW50X2lkGAEgASgJEiYKBXN0YXRlGAIgASgOMhcua3ViZWdhdGUudjEuR3JhbnRTdGF0ZRIPCgdtZXNzYWdlGAMgASgJIksKGFJlcG9ydEdyYW50U3RhdHVzUmVxdWVzdBIvCgdyZXBvcnRzGAEgAygLMh4ua3ViZWdhdGUudjEuR3JhbnRTdGF0dXNSZXBvcnQiGwoZUmVwb3J0R3JhbnRTdGF0dXNSZXNwb25zZSItChJFbnJvbGxBZ2VudFJlcXVlc3QSFwoPYm9vdHN0cmFwX3Rva2VuGAEgASgJIkAKE0Vucm9sbEFnZW50UmVzcG9uc2USDwoHY2x1c3RlchgBIAEoCRIYChBhZ2VudF9jcmVkZW50aWFsGAIgASgJIjgKHFJvdGF0ZUFnZW50Q3JlZGVudGlhbFJlcXVlc3QSGAoQYWdlbnRfY3JlZGVudGlhbBgBIAEoCSJKCh1Sb3RhdGVBZ2VudENyZWRlbnRpYWxSZXNwb25zZRIPCgdjbHVzdGVyGAEgASgJEhgKEGFnZW50X2NyZWRlbnRpYWwYAiABKAky9wMKFERhdGFQbGFuZVN5bmNTZXJ2aWNlEk8KCldhdGNoU3RhdGUSHi5rdWJlZ2F0ZS52MS5XYXRjaFN0YXRlUmVxdWVzdBofLmt1YmVnYXRlLnYxLldhdGNoU3RhdGVSZXNwb25zZTABEmgKE1JlcG9ydENsdXN0ZXJTdGF0dXMSJy5rdWJlZ2F0ZS52MS5SZXBvcnRDbHVzdGVyU3RhdHVzUmVxdWVzdBooLmt1YmVnYXRlLnYxLlJlcG9ydENsdXN0ZXJTdGF0dXNSZXNwb25zZRJiChFSZXBvcnRHcmFudFN0YXR1cxIlLmt1YmVnYXRlLnYxLlJlcG9ydEdyYW50U3RhdHVzUmVxdWVzdBomLmt1YmVnYXRlLnYxLlJlcG9ydEdyYW50U3RhdHVzUmVzcG9uc2USUAoLRW5yb2xsQWdlbnQSHy5rdWJlZ2F0ZS52MS5FbnJvbGxBZ2VudFJlcXVlc3QaIC5rdWJlZ2F0ZS52MS5FbnJvbGxBZ2VudFJlc3BvbnNlEm4KFVJvdGF0ZUFnZW50Q3JlZGVudGlhbBIpLmt1YmVnYXRlLnYxLlJvdGF0ZUFnZW50Q3JlZGVudGlhbFJlcXVlc3QaKi5rdWJlZ2F0ZS52MS5Sb3RhdGVBZ2VudENyZWRlbnRpYWxSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_kubegate_v1_cluster, file_kubegate_v1_grant, file_kubegate_v1_token]);
 
 /**
  * @generated from message kubegate.v1.WatchStateRequest
@@ -82,6 +82,20 @@ export type ClusterRoute = Message<"kubegate.v1.ClusterRoute"> & {
    * @generated from field: kubegate.v1.ClusterPhase phase = 6;
    */
   phase: ClusterPhase;
+
+  /**
+   * Agent mode: SHA-256 (hex) of the agent's credential; "" until the agent enrolled.
+   *
+   * @generated from field: string agent_credential_hash = 7;
+   */
+  agentCredentialHash: string;
+
+  /**
+   * The data plane keeps RBAC bindings in the member in step with the cluster's grants.
+   *
+   * @generated from field: bool manage_rbac = 8;
+   */
+  manageRbac: boolean;
 };
 
 /**
@@ -240,6 +254,13 @@ export type ClusterStatusReport = Message<"kubegate.v1.ClusterStatusReport"> & {
    * @generated from field: string message = 4;
    */
   message: string;
+
+  /**
+   * Agent mode: the version the agent announced.
+   *
+   * @generated from field: string agent_version = 5;
+   */
+  agentVersion: string;
 };
 
 /**
@@ -280,6 +301,149 @@ export const ReportClusterStatusResponseSchema: GenMessage<ReportClusterStatusRe
   messageDesc(file_kubegate_v1_sync, 7);
 
 /**
+ * @generated from message kubegate.v1.GrantStatusReport
+ */
+export type GrantStatusReport = Message<"kubegate.v1.GrantStatusReport"> & {
+  /**
+   * @generated from field: string grant_id = 1;
+   */
+  grantId: string;
+
+  /**
+   * APPLIED or FAILED.
+   *
+   * @generated from field: kubegate.v1.GrantState state = 2;
+   */
+  state: GrantState;
+
+  /**
+   * The member's error for FAILED.
+   *
+   * @generated from field: string message = 3;
+   */
+  message: string;
+};
+
+/**
+ * Describes the message kubegate.v1.GrantStatusReport.
+ * Use `create(GrantStatusReportSchema)` to create a new message.
+ */
+export const GrantStatusReportSchema: GenMessage<GrantStatusReport> = /*@__PURE__*/
+  messageDesc(file_kubegate_v1_sync, 8);
+
+/**
+ * @generated from message kubegate.v1.ReportGrantStatusRequest
+ */
+export type ReportGrantStatusRequest = Message<"kubegate.v1.ReportGrantStatusRequest"> & {
+  /**
+   * @generated from field: repeated kubegate.v1.GrantStatusReport reports = 1;
+   */
+  reports: GrantStatusReport[];
+};
+
+/**
+ * Describes the message kubegate.v1.ReportGrantStatusRequest.
+ * Use `create(ReportGrantStatusRequestSchema)` to create a new message.
+ */
+export const ReportGrantStatusRequestSchema: GenMessage<ReportGrantStatusRequest> = /*@__PURE__*/
+  messageDesc(file_kubegate_v1_sync, 9);
+
+/**
+ * @generated from message kubegate.v1.ReportGrantStatusResponse
+ */
+export type ReportGrantStatusResponse = Message<"kubegate.v1.ReportGrantStatusResponse"> & {
+};
+
+/**
+ * Describes the message kubegate.v1.ReportGrantStatusResponse.
+ * Use `create(ReportGrantStatusResponseSchema)` to create a new message.
+ */
+export const ReportGrantStatusResponseSchema: GenMessage<ReportGrantStatusResponse> = /*@__PURE__*/
+  messageDesc(file_kubegate_v1_sync, 10);
+
+/**
+ * @generated from message kubegate.v1.EnrollAgentRequest
+ */
+export type EnrollAgentRequest = Message<"kubegate.v1.EnrollAgentRequest"> & {
+  /**
+   * The kgb_ token `cluster register --agent` printed.
+   *
+   * @generated from field: string bootstrap_token = 1;
+   */
+  bootstrapToken: string;
+};
+
+/**
+ * Describes the message kubegate.v1.EnrollAgentRequest.
+ * Use `create(EnrollAgentRequestSchema)` to create a new message.
+ */
+export const EnrollAgentRequestSchema: GenMessage<EnrollAgentRequest> = /*@__PURE__*/
+  messageDesc(file_kubegate_v1_sync, 11);
+
+/**
+ * @generated from message kubegate.v1.EnrollAgentResponse
+ */
+export type EnrollAgentResponse = Message<"kubegate.v1.EnrollAgentResponse"> & {
+  /**
+   * @generated from field: string cluster = 1;
+   */
+  cluster: string;
+
+  /**
+   * The agent's long-lived credential (kga_...): shown once, stored only as a hash.
+   *
+   * @generated from field: string agent_credential = 2;
+   */
+  agentCredential: string;
+};
+
+/**
+ * Describes the message kubegate.v1.EnrollAgentResponse.
+ * Use `create(EnrollAgentResponseSchema)` to create a new message.
+ */
+export const EnrollAgentResponseSchema: GenMessage<EnrollAgentResponse> = /*@__PURE__*/
+  messageDesc(file_kubegate_v1_sync, 12);
+
+/**
+ * @generated from message kubegate.v1.RotateAgentCredentialRequest
+ */
+export type RotateAgentCredentialRequest = Message<"kubegate.v1.RotateAgentCredentialRequest"> & {
+  /**
+   * @generated from field: string agent_credential = 1;
+   */
+  agentCredential: string;
+};
+
+/**
+ * Describes the message kubegate.v1.RotateAgentCredentialRequest.
+ * Use `create(RotateAgentCredentialRequestSchema)` to create a new message.
+ */
+export const RotateAgentCredentialRequestSchema: GenMessage<RotateAgentCredentialRequest> = /*@__PURE__*/
+  messageDesc(file_kubegate_v1_sync, 13);
+
+/**
+ * @generated from message kubegate.v1.RotateAgentCredentialResponse
+ */
+export type RotateAgentCredentialResponse = Message<"kubegate.v1.RotateAgentCredentialResponse"> & {
+  /**
+   * @generated from field: string cluster = 1;
+   */
+  cluster: string;
+
+  /**
+   * @generated from field: string agent_credential = 2;
+   */
+  agentCredential: string;
+};
+
+/**
+ * Describes the message kubegate.v1.RotateAgentCredentialResponse.
+ * Use `create(RotateAgentCredentialResponseSchema)` to create a new message.
+ */
+export const RotateAgentCredentialResponseSchema: GenMessage<RotateAgentCredentialResponse> = /*@__PURE__*/
+  messageDesc(file_kubegate_v1_sync, 14);
+
+/**
  * DataPlaneSyncService feeds data-plane replicas the view they serve from (the xDS pattern):
  * a snapshot, then deltas as they happen. Only data-plane credentials may call it.
  *
@@ -295,7 +459,7 @@ export const DataPlaneSyncService: GenService<{
     output: typeof WatchStateResponseSchema;
   },
   /**
-   * The data plane reports what it observed of direct-mode members.
+   * The data plane reports what it observed of members (direct) and agents (tunnels).
    *
    * @generated from rpc kubegate.v1.DataPlaneSyncService.ReportClusterStatus
    */
@@ -303,6 +467,37 @@ export const DataPlaneSyncService: GenService<{
     methodKind: "unary";
     input: typeof ReportClusterStatusRequestSchema;
     output: typeof ReportClusterStatusResponseSchema;
+  },
+  /**
+   * The data plane reports the outcome of applying grants as RBAC in managed members.
+   *
+   * @generated from rpc kubegate.v1.DataPlaneSyncService.ReportGrantStatus
+   */
+  reportGrantStatus: {
+    methodKind: "unary";
+    input: typeof ReportGrantStatusRequestSchema;
+    output: typeof ReportGrantStatusResponseSchema;
+  },
+  /**
+   * An agent's first connect: its one-time bootstrap token becomes its own credential.
+   * The data plane relays the call; the bootstrap token can never be used again.
+   *
+   * @generated from rpc kubegate.v1.DataPlaneSyncService.EnrollAgent
+   */
+  enrollAgent: {
+    methodKind: "unary";
+    input: typeof EnrollAgentRequestSchema;
+    output: typeof EnrollAgentResponseSchema;
+  },
+  /**
+   * Replaces an agent's credential; the old one stops working at once.
+   *
+   * @generated from rpc kubegate.v1.DataPlaneSyncService.RotateAgentCredential
+   */
+  rotateAgentCredential: {
+    methodKind: "unary";
+    input: typeof RotateAgentCredentialRequestSchema;
+    output: typeof RotateAgentCredentialResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_kubegate_v1_sync, 0);

@@ -1,0 +1,159 @@
+/**
+ * The agent's side of each tunnel stream: an ordinary request is forwarded to the API
+ * server over the agent's own pool (the data plane's forwarder, reused); a CONNECT stream
+ * becomes one HTTP/1.1 connection whose upgrade (exec, attach, port-forward) is relayed to
+ * the API server. The agent adds its credential and nothing else of identity: the
+ * impersonation headers are the data plane's, set after its checks.
+ */
+import http, { type IncomingMessage, type OutgoingHttpHeaders } from "node:http";
+import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import type { Duplex } from "node:stream";
+import { forward } from "../data/forward.ts";
+import { upstreamFailure } from "../data/upstream-failure.ts";
+import type { Upstream } from "../data/upstream.ts";
+import { DataPathError, writeStatus, writeStatusToSocket } from "../data/status.ts";
+import type { Logger } from "../log.ts";
+import { APISERVER_AUTHORITY } from "./protocol.ts";
+
+/** Hop-by-hop headers, and the two credentials only the agent may set. */
+const DROP = new Set([
+  "authorization",
+  "proxy-authorization",
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "transfer-encoding",
+  "te",
+  "trailer",
+  "upgrade",
+  "host",
+  "http2-settings",
+]);
+
+export interface AgentForwardContext {
+  /** The API server, as it is now (the token may have rotated since the last request). */
+  upstream(): Upstream;
+  log: Logger;
+  connectTimeoutMs: number;
+  responseTimeoutMs: number;
+}
+
+/** The tunnel request's headers for the API server: the agent's credential in place of any other. */
+export function apiserverHeaders(headers: IncomingMessage["headers"], upstream: Upstream): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined || name.startsWith(":") || DROP.has(name)) continue;
+    out[name] = value;
+  }
+  if (upstream.authorization !== undefined) out["authorization"] = upstream.authorization;
+  return out;
+}
+
+/** Only origin-form paths: an absolute URL or authority form could name another host. */
+function checkPath(path: string | undefined): string {
+  if (path === undefined || !path.startsWith("/") || path.startsWith("//"))
+    throw new DataPathError("invalid", "the agent forwards only paths of its own API server", { status: 400 });
+  return path;
+}
+
+export async function forwardRequest(ctx: AgentForwardContext, req: Http2ServerRequest, res: Http2ServerResponse): Promise<void> {
+  try {
+    const target = checkPath(req.url);
+    const upstream = ctx.upstream();
+    await forward(req, res, {
+      upstream,
+      target,
+      headers: apiserverHeaders(req.headers, upstream),
+      connectTimeoutMs: ctx.connectTimeoutMs,
+      responseTimeoutMs: ctx.responseTimeoutMs,
+      onResponse: () => undefined,
+      onBytesOut: () => undefined,
+    });
+  } catch (err) {
+    if (err instanceof DataPathError) {
+      if (!(err as { midStream?: boolean }).midStream) writeStatus(res, err);
+      return;
+    }
+    ctx.log.error({ err }, "unexpected error forwarding a tunnel request");
+    writeStatus(res, new DataPathError("internal", "internal error in the kubegate agent"));
+  }
+}
+
+function headerBlock(statusLine: string, headers: Record<string, string | string[] | undefined>): string {
+  let out = statusLine;
+  for (const [k, v] of Object.entries(headers)) {
+    if (v === undefined) continue;
+    for (const one of Array.isArray(v) ? v : [v]) out += `\r\n${k}: ${one}`;
+  }
+  return `${out}\r\n\r\n`;
+}
+
+/** Relays one upgrade from a CONNECT stream's HTTP/1.1 connection to the API server. */
+function relayUpgrade(ctx: AgentForwardContext, req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  socket.on("error", () => socket.destroy());
+  let proxyReq: http.ClientRequest;
+  try {
+    const path = checkPath(req.url);
+    const upstream = ctx.upstream();
+    const headers: OutgoingHttpHeaders = { ...apiserverHeaders(req.headers, upstream), connection: "Upgrade", upgrade: req.headers.upgrade ?? "" };
+    proxyReq = upstream.request({ method: req.method ?? "GET", path: upstream.basePath + path, headers, timeout: ctx.responseTimeoutMs });
+  } catch (err) {
+    writeStatusToSocket(socket, err instanceof DataPathError ? err : new DataPathError("internal", "internal error in the kubegate agent"));
+    return;
+  }
+  socket.once("close", () => proxyReq.destroy());
+  proxyReq.on("timeout", () => proxyReq.destroy(Object.assign(new Error("response timeout"), { code: "KUBEGATE_RESPONSE_TIMEOUT" })));
+  proxyReq.on("error", (err) => {
+    if (!socket.destroyed) writeStatusToSocket(socket, upstreamFailure(ctx.upstream().cluster, err));
+  });
+  proxyReq.on("response", (res) => {
+    // No upgrade: relay the answer and close, so nothing else rides on this connection.
+    const { connection: _c, "keep-alive": _k, "transfer-encoding": _t, "content-length": _l, ...headers } = res.headers;
+    socket.write(headerBlock(`HTTP/1.1 ${res.statusCode ?? 502} ${res.statusMessage ?? ""}`, { ...headers, connection: "close" }));
+    res.pipe(socket);
+    res.on("error", () => socket.destroy());
+  });
+  proxyReq.on("upgrade", (res, upSocket, upHead) => {
+    proxyReq.setTimeout(0);
+    socket.write(headerBlock("HTTP/1.1 101 Switching Protocols", { ...res.headers }));
+    if (upHead.length > 0) socket.write(upHead);
+    if (head.length > 0) upSocket.write(head);
+    (upSocket as { setNoDelay?: (v: boolean) => void }).setNoDelay?.(true);
+    socket.pipe(upSocket);
+    upSocket.pipe(socket);
+    const end = () => {
+      socket.destroy();
+      upSocket.destroy();
+    };
+    socket.once("close", end);
+    upSocket.once("close", end);
+    upSocket.on("error", end);
+  });
+  proxyReq.end();
+}
+
+/**
+ * An HTTP/1.1 server that never listens: each CONNECT stream is handed to it as a
+ * connection. Only upgrades are expected there; an ordinary request is refused.
+ */
+export function createConnectServer(ctx: AgentForwardContext): http.Server {
+  const server = http.createServer((_req, res) => {
+    res.writeHead(400, { "content-type": "application/json", connection: "close" });
+    res.end(JSON.stringify({ kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message: "a tunnel CONNECT stream carries upgrades only", reason: "BadRequest", code: 400 }));
+  });
+  server.on("upgrade", (req, socket, head) => relayUpgrade(ctx, req, socket, head));
+  return server;
+}
+
+/** Accepts a CONNECT stream only for the fixed API server authority; anything else is refused. */
+export function acceptConnect(server: http.Server, log: Logger, req: Http2ServerRequest, res: Http2ServerResponse): void {
+  const authority = req.headers[":authority"];
+  if (authority !== APISERVER_AUTHORITY) {
+    log.warn({ authority }, "refused a tunnel CONNECT to an address other than the API server");
+    res.writeHead(403);
+    res.end();
+    return;
+  }
+  res.writeHead(200);
+  server.emit("connection", req.stream);
+}

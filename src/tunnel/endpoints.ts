@@ -1,0 +1,113 @@
+/**
+ * What agents call on the data plane's port, outside /clusters/: enrollment and credential
+ * rotation (relayed to the control plane, which owns the secrets) and the tunnel upgrade,
+ * authenticated against the synced view with no I/O. Refusals are Kubernetes Status JSON
+ * like everything else on this port.
+ */
+import { createHash } from "node:crypto";
+import type { IncomingMessage } from "node:http";
+import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import type { Duplex } from "node:stream";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { bearerToken } from "../data/access.ts";
+import { DataPathError, writeStatus, writeStatusToSocket } from "../data/status.ts";
+import type { View } from "../data/view.ts";
+import type { ErrorKind } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import type { TunnelRegistry } from "./gateway.ts";
+import { AGENT_CLUSTER_HEADER, AGENT_VERSION_HEADER, ENROLL_PATH, ROTATE_PATH, TUNNEL_PATH, TUNNEL_PROTOCOL } from "./protocol.ts";
+
+/** The control plane's agent calls, as the data plane relays them. */
+export interface AgentControl {
+  enroll(bootstrapToken: string): Promise<{ cluster: string; agentCredential: string }>;
+  rotate(agentCredential: string): Promise<{ cluster: string; agentCredential: string }>;
+}
+
+export interface AgentEndpointsOptions {
+  view: View;
+  tunnels: TunnelRegistry;
+  control: AgentControl;
+  log: Logger;
+}
+
+export const isAgentPath = (url: string | undefined) => url !== undefined && url.startsWith("/agent/");
+
+const CONNECT_KINDS: Partial<Record<Code, ErrorKind>> = {
+  [Code.Unauthenticated]: "unauthenticated",
+  [Code.PermissionDenied]: "forbidden",
+  [Code.InvalidArgument]: "invalid",
+  [Code.NotFound]: "notFound",
+};
+
+function relayError(err: unknown): DataPathError {
+  if (err instanceof ConnectError) {
+    const kind = CONNECT_KINDS[err.code];
+    if (kind !== undefined) return new DataPathError(kind, err.rawMessage);
+  }
+  return new DataPathError("unavailable", "the control plane could not be reached; try again", { detail: (err as Error).message });
+}
+
+const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
+
+/** Enrollment and rotation: POST with the secret as bearer; answers the new credential once. */
+export async function handleAgentRequest(opts: AgentEndpointsOptions, req: Http2ServerRequest, res: Http2ServerResponse): Promise<void> {
+  const url = req.url;
+  try {
+    if (url !== ENROLL_PATH && url !== ROTATE_PATH) throw new DataPathError("notFound", `no agent endpoint at ${JSON.stringify(url)}`);
+    if (req.method !== "POST") throw new DataPathError("invalid", `${url} takes POST`, { status: 405 });
+    const secret = bearerToken(req.headers.authorization);
+    if (secret === undefined) throw new DataPathError("unauthenticated", `${url} needs Authorization: Bearer with the agent's ${url === ENROLL_PATH ? "bootstrap token" : "credential"}`);
+    req.resume();
+    let answer: { cluster: string; agentCredential: string };
+    try {
+      answer = url === ENROLL_PATH ? await opts.control.enroll(secret) : await opts.control.rotate(secret);
+    } catch (err) {
+      throw relayError(err);
+    }
+    opts.log.info({ cluster: answer.cluster, action: url === ENROLL_PATH ? "enroll" : "rotate" }, "agent credential issued");
+    const body = JSON.stringify({ cluster: answer.cluster, credential: answer.agentCredential });
+    res.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" });
+    res.end(body);
+  } catch (err) {
+    const e = err instanceof DataPathError ? err : new DataPathError("internal", "internal error in kubegate");
+    opts.log.warn({ path: url, status: e.status, reason: e.detail }, "agent request refused");
+    writeStatus(res, e);
+  }
+}
+
+/** The tunnel upgrade: authenticate the agent by its credential's hash, answer 101, adopt. */
+export function handleAgentUpgrade(opts: AgentEndpointsOptions, req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  socket.on("error", () => socket.destroy());
+  const refuse = (err: DataPathError) => {
+    opts.log.warn({ path: req.url, status: err.status, reason: err.detail }, "agent tunnel refused");
+    writeStatusToSocket(socket, err);
+  };
+  if (req.url !== TUNNEL_PATH) return refuse(new DataPathError("notFound", `no agent endpoint at ${JSON.stringify(req.url)}`));
+  if ((req.headers.upgrade ?? "").toLowerCase() !== TUNNEL_PROTOCOL)
+    return refuse(new DataPathError("invalid", `the agent tunnel upgrades to ${TUNNEL_PROTOCOL}`));
+  const credential = bearerToken(req.headers.authorization);
+  if (credential === undefined) return refuse(new DataPathError("unauthenticated", "the agent tunnel needs Authorization: Bearer with the agent's credential"));
+  const hash = sha256(credential);
+  let cluster: string | undefined;
+  for (const route of opts.view.clusters.values()) {
+    if (route.mode === "agent" && route.agentCredentialHash !== "" && route.agentCredentialHash === hash) {
+      cluster = route.name;
+      break;
+    }
+  }
+  if (cluster === undefined)
+    return refuse(new DataPathError("unauthenticated", "unknown or replaced agent credential: enroll again with a new bootstrap token", { detail: "agent credential matches no cluster" }));
+  const claimed = req.headers[AGENT_CLUSTER_HEADER];
+  if (typeof claimed === "string" && claimed !== "" && claimed !== cluster)
+    return refuse(new DataPathError("forbidden", `this agent credential belongs to cluster ${JSON.stringify(cluster)}, not ${JSON.stringify(claimed)}`));
+  const agentVersion = String(req.headers[AGENT_VERSION_HEADER] ?? "").slice(0, 64);
+  (socket as { setNoDelay?: (v: boolean) => void }).setNoDelay?.(true);
+  (socket as { setTimeout?: (ms: number) => void }).setTimeout?.(0);
+  // HTTP/2 takes over the TLS socket's native handle: a write still in flight there when
+  // it does trips an assertion inside Node, so the 101 must be flushed first.
+  socket.write(`HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: ${TUNNEL_PROTOCOL}\r\n\r\n`, (err) => {
+    if (err) return socket.destroy();
+    const registered = cluster;
+    if (registered !== undefined) opts.tunnels.adopt(socket, head, { cluster: registered, credentialHash: hash, agentVersion });
+  });
+}
