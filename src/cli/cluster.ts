@@ -128,8 +128,9 @@ export const runCluster = dispatch(
         process.stdout.write(
           `\nOne-time agent bootstrap token (shown once):\n  ${res.agentBootstrapToken}\n\n` +
             `Run the agent inside the cluster (or beside it) with:\n` +
-            `  kubegate agent --gateway ${session.server} --cluster ${name} --gateway-ca-file ca.crt --bootstrap-token-file bootstrap.token\n` +
-            `where bootstrap.token holds the token above and ca.crt the gateway's CA.\n`,
+            `  kubegate agent --gateway ${res.agentGatewayUrl || "<data-plane URL>"} --cluster ${name} --gateway-ca-file ca.crt --bootstrap-token-file bootstrap.token\n` +
+            `where bootstrap.token holds the token above and ca.crt the CA of the gateway's data-plane certificate.\n` +
+            `deploy/kubegate-agent.yaml runs it in the cluster with the service account and ClusterRole it needs.\n`,
         );
       }
       return 0;

@@ -110,7 +110,7 @@ export function clusterRegistry(deps: ControlDeps): ServiceImpl<typeof ClusterRe
         throw err;
       }
       log.info({ audit: "cluster.register", by: caller.subject, cluster: name, mode: rec.mode }, "cluster registered");
-      return { cluster: clusterToProto(rec), agentBootstrapToken: bootstrap };
+      return { cluster: clusterToProto(rec), agentBootstrapToken: bootstrap, agentGatewayUrl: bootstrap === "" ? "" : deps.settings.dataUrl };
     },
 
     async getCluster(req, ctx) {
