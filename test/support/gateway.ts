@@ -44,7 +44,7 @@ export interface TestGateway {
   user(name: string, opts?: { role?: RoleName; namespaces?: string[]; groups?: string[]; cluster?: string; bindRbac?: boolean }): Promise<TestUser>;
   /** Agent mode: the running in-process agent (replaced by restartAgent). */
   agent?: Agent;
-  /** Agent mode: the bootstrap token the registration returned (already used by the agent). */
+  /** Agent mode: the bootstrap token the registration returned (used by the first agent to start). */
   bootstrapToken?: string;
   /** Agent mode: starts a (new) agent with the same state directory; resolves when its tunnel is up. */
   restartAgent?(overrides?: Partial<AgentOptions>): Promise<Agent>;
@@ -64,6 +64,8 @@ export async function startTestGateway(
     mode?: "direct" | "agent";
     manageRbac?: boolean;
     agent?: Partial<AgentOptions>;
+    /** Agent mode: false registers the cluster but starts no in-process agent (the test runs its own). */
+    startAgent?: boolean;
   } = {},
 ): Promise<TestGateway> {
   const fake = await startFakeApiserver({ gateway: true, ...opts.fake });
@@ -114,7 +116,7 @@ export async function startTestGateway(
       await until(() => data.tunnels.count(clusterName) > 0);
       return agent;
     };
-    await restartAgent();
+    if (opts.startAgent !== false) await restartAgent();
   } else {
     await admin.clusters.registerCluster({
       name: clusterName,
