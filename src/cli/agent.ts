@@ -5,6 +5,7 @@
 import { readFile } from "node:fs/promises";
 import { createLogger } from "../log.ts";
 import { startAgent } from "../tunnel/agent.ts";
+import { KUBEGATE_VERSION } from "../version.ts";
 import { CliError, usageError } from "./cli-error.ts";
 import { parseFlags } from "./flags.ts";
 
@@ -60,7 +61,7 @@ export async function runAgent(argv: string[]): Promise<number> {
     stateDir: flag("state-dir") ?? "kubegate-agent",
     bootstrapToken: async () => (tokenFile === undefined ? undefined : (await readFlagFile("bootstrap-token-file", tokenFile)).trim()),
     apiserver: { kubeconfig: flag("kubeconfig"), context: flag("context") },
-    version: "0.1.0",
+    version: KUBEGATE_VERSION,
     credentialMaxAgeMs: duration("credential-max-age", flag("credential-max-age") ?? "720h"),
     log,
   }).catch((err: Error) => {

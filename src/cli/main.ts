@@ -2,6 +2,7 @@
  * The `kubegate` command: dispatches to one module per command group, imported lazily so
  * that `kube-token` with a warm cache loads almost nothing (kubectl runs it on every call).
  */
+import { KUBEGATE_VERSION } from "../version.ts";
 import { CliError } from "./cli-error.ts";
 
 const usage = `Usage: kubegate <command> [flags]
@@ -44,7 +45,7 @@ const commands: Record<string, () => Promise<Command>> = {
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === "version" || command === "--version") {
-    process.stdout.write("kubegate 0.1.0\n");
+    process.stdout.write(`kubegate ${KUBEGATE_VERSION}\n`);
     return 0;
   }
   if (command === undefined || command === "help" || command === "--help" || command === "-h") {
