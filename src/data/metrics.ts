@@ -12,7 +12,14 @@ function labels(obj: Record<string, string>): string {
 
 export interface Metrics {
   observeRequest(cluster: string, verb: string, code: number, seconds: number): void;
-  render(gauges: { activeStreams: Record<string, number>; syncStalenessSeconds: number; syncConnected: boolean; revision: number }): string;
+  render(gauges: {
+    activeStreams: Record<string, number>;
+    syncStalenessSeconds: number;
+    syncConnected: boolean;
+    revision: number;
+    /** Connected agent tunnels by cluster. */
+    agentTunnels?: Map<string, number>;
+  }): string;
 }
 
 export function createMetrics(): Metrics {
@@ -55,6 +62,10 @@ export function createMetrics(): Metrics {
         "# TYPE kubegate_sync_revision gauge",
         `kubegate_sync_revision ${g.revision}`,
       );
+      if (g.agentTunnels !== undefined) {
+        out.push("# HELP kubegate_agent_tunnels Agent tunnels connected to this replica, by cluster.", "# TYPE kubegate_agent_tunnels gauge");
+        for (const [cluster, n] of g.agentTunnels) out.push(`kubegate_agent_tunnels${labels({ cluster })} ${n}`);
+      }
       return out.join("\n") + "\n";
     },
   };

@@ -87,6 +87,7 @@ export async function startDataServer(opts: DataServerOptions): Promise<DataServ
           syncStalenessSeconds: view.lastHeardAt === 0 ? -1 : (clock() - view.lastHeardAt) / 1000,
           syncConnected: opts.syncConnected(),
           revision: view.revision,
+          agentTunnels: opts.agents?.tunnels.counts(),
         }),
         "text/plain; version=0.0.4",
       );

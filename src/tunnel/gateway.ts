@@ -25,6 +25,12 @@ export interface TunnelOptions {
   heartbeatMs?: number;
   /** How often a READY cluster's version is re-read (its "last seen"). */
   refreshMs?: number;
+  /**
+   * Agent clusters the control plane believes READY. One the registry has no tunnel for,
+   * once it has been up a while, is reported OFFLINE: after a data-plane restart, or an
+   * agent that vanished while no data plane was watching, READY would otherwise stick.
+   */
+  believedReady?: () => Iterable<string>;
 }
 
 export interface AgentTunnel {
@@ -42,6 +48,8 @@ export interface TunnelRegistry {
   /** Opens a CONNECT stream to the cluster's API server, for one HTTP/1.1 connection. */
   connect(cluster: string): ClientHttp2Stream | undefined;
   count(cluster?: string): number;
+  /** Tunnels per cluster, for metrics. */
+  counts(): Map<string, number>;
   /** Drops tunnels whose cluster is gone, not in agent mode, or whose credential changed. */
   prune(valid: (cluster: string, credentialHash: string) => boolean): void;
   close(): void;
@@ -105,9 +113,13 @@ export function createTunnelRegistry(opts: TunnelOptions): TunnelRegistry {
     });
   };
 
+  const startedAt = Date.now();
   const refresh = setInterval(() => {
     for (const cluster of tunnels.keys()) void report(cluster);
-  }, refreshMs);
+    // An agent that was connected before this process started has had time to reconnect.
+    if (opts.believedReady !== undefined && Date.now() - startedAt >= 3 * heartbeatMs)
+      for (const cluster of opts.believedReady()) if (!tunnels.has(cluster)) void report(cluster);
+  }, Math.min(refreshMs, 3 * heartbeatMs));
   refresh.unref();
 
   const remove = (t: AgentTunnel) => {
@@ -129,7 +141,9 @@ export function createTunnelRegistry(opts: TunnelOptions): TunnelRegistry {
         settings: { initialWindowSize: TUNNEL_STREAM_WINDOW, enablePush: false },
         maxSessionMemory: 256,
       });
-      session.setLocalWindowSize(TUNNEL_SESSION_WINDOW);
+      const widen = () => session.setLocalWindowSize(TUNNEL_SESSION_WINDOW);
+      if (session.connecting) session.once("connect", widen);
+      else widen();
       const tunnel: AgentTunnel = { ...info, session };
       let missed = 0;
       const ping = setInterval(() => {
@@ -182,6 +196,9 @@ export function createTunnelRegistry(opts: TunnelOptions): TunnelRegistry {
       let n = 0;
       for (const list of tunnels.values()) n += list.length;
       return n;
+    },
+    counts() {
+      return new Map([...tunnels].map(([cluster, list]) => [cluster, list.length]));
     },
     prune(valid) {
       for (const list of tunnels.values())
