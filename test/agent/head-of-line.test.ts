@@ -198,7 +198,8 @@ describe("a watch whose client never reads, through the agent's tunnel", () => {
           `(slowest ${Math.round(slowest)} ms), final 40 MB list by ${Math.round(totalMs)} ms; gateway + agent grew ${grewMiB.toFixed(1)} MiB while the stalled watch had 40 MB pending`,
       );
       expect(smallMs.length).toBeGreaterThan(5);
-      expect(slowest).toBeLessThan(2_000);
+      // Blocked behind the stalled watch, a read would wait for it (forever); this bound only allows for a busy machine.
+      expect(slowest).toBeLessThan(5_000);
       expect(grewMiB).toBeLessThan(10);
       expect(stalled.readableLength).toBeLessThanOrEqual(64 * 1024);
 
