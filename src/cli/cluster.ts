@@ -38,7 +38,7 @@ async function readText(flag: string, path: string): Promise<string> {
 async function fromKubeconfig(file: string, contextName: string | undefined) {
   let target;
   try {
-    target = await readKubeconfigTarget(file, contextName);
+    target = await readKubeconfigTarget(file, contextName, "--from-kubeconfig");
   } catch (err) {
     if (err instanceof KubeconfigError) throw new CliError(err.message);
     throw err;

@@ -7,6 +7,7 @@
 import { randomUUID } from "node:crypto";
 import type { ClientRequest, IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
+import { headerBlock, splice } from "../net/upgrade-relay.ts";
 import { admit, type AdmitFacts } from "./admit.ts";
 import { auditSession, recordOutcome } from "./audit.ts";
 import { upstreamFailure } from "./forward.ts";
@@ -15,12 +16,6 @@ import { sanitizeResponseHeaders } from "./headers.ts";
 import { DataPathError, writeStatusToSocket } from "./status.ts";
 
 const PROTOCOLS = new Set(["spdy/3.1", "websocket"]);
-
-function headerBlock(statusLine: string, headers: Record<string, string | string[]>): string {
-  let out = statusLine;
-  for (const [k, v] of Object.entries(headers)) for (const one of Array.isArray(v) ? v : [v]) out += `\r\n${k}: ${one}`;
-  return `${out}\r\n\r\n`;
-}
 
 export async function handleUpgrade(ctx: HandlerContext, req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
   const started = performance.now();
@@ -129,36 +124,20 @@ export async function handleUpgrade(ctx: HandlerContext, req: IncomingMessage, s
     const headers = sanitizeResponseHeaders(res.headers);
     socket.write(headerBlock("HTTP/1.1 101 Switching Protocols", { ...headers, connection: "Upgrade", upgrade: res.headers.upgrade ?? req.headers.upgrade! }));
     auditSession(ctx.log, "start", requestId, facts, { grant, protocol: req.headers.upgrade });
-    if (upHead.length > 0) {
-      bytesOut += upHead.length;
-      socket.write(upHead);
-    }
     // Bytes the client sent right after its request head belong to the upgraded stream.
-    if (head.length > 0) {
-      bytesIn += head.length;
-      upSocket.write(head);
-    }
-    for (const s of [socket, upSocket]) {
-      (s as { setNoDelay?: (v: boolean) => void }).setNoDelay?.(true);
-      (s as { setTimeout?: (ms: number) => void }).setTimeout?.(0);
-    }
+    bytesIn += head.length;
+    bytesOut += upHead.length;
     socket.on("data", (c: Buffer) => (bytesIn += c.length));
     upSocket.on("data", (c: Buffer) => (bytesOut += c.length));
-    socket.pipe(upSocket);
-    upSocket.pipe(socket);
-    let ended = false;
-    const end = () => {
-      if (ended) return;
-      ended = true;
-      socket.destroy();
-      upSocket.destroy();
-      removeSession?.();
-      auditSession(ctx.log, "end", requestId, facts, { grant, reason, bytesIn, bytesOut, durationMs: Math.round(performance.now() - started) });
-      finish();
-    };
-    socket.once("close", end);
-    upSocket.once("close", end);
-    upSocket.on("error", () => upSocket.destroy());
+    splice(socket, upSocket, {
+      clientHead: head,
+      upstreamHead: upHead,
+      onEnd() {
+        removeSession?.();
+        auditSession(ctx.log, "end", requestId, facts, { grant, reason, bytesIn, bytesOut, durationMs: Math.round(performance.now() - started) });
+        finish();
+      },
+    });
   });
   proxyReq.end();
 }

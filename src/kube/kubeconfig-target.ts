@@ -38,9 +38,10 @@ async function readText(what: string, path: string): Promise<string> {
 const b64 = (s: unknown) => (typeof s === "string" ? Buffer.from(s, "base64").toString("utf8") : undefined);
 const str = (s: unknown) => (typeof s === "string" ? s : undefined);
 
-export async function readKubeconfigTarget(file: string, contextName: string | undefined): Promise<KubeconfigTarget> {
+/** `what` names the file in errors, as the user gave it (e.g. the flag "--kubeconfig"). */
+export async function readKubeconfigTarget(file: string, contextName: string | undefined, what = "kubeconfig"): Promise<KubeconfigTarget> {
   let doc: KubeconfigDoc;
-  const text = await readText("kubeconfig", file);
+  const text = await readText(what, file);
   try {
     doc = parse(text) as KubeconfigDoc;
   } catch (err) {

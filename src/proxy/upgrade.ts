@@ -8,6 +8,7 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { sanitizeResponseHeaders } from "../data/headers.ts";
 import { DataPathError, writeStatusToSocket } from "../data/status.ts";
+import { headerBlock, splice } from "../net/upgrade-relay.ts";
 import type { ClusterAccess, ClusterTarget } from "./access.ts";
 import { controlPlaneRefusal, dataPlaneFailure } from "./refusals.ts";
 import { requestUpstream, where } from "./upstream.ts";
@@ -18,12 +19,6 @@ export interface UpgradeDeps {
   access: ClusterAccess;
   connectTimeoutMs: number;
   onRefusal(req: IncomingMessage, err: DataPathError): void;
-}
-
-function headerBlock(statusLine: string, headers: Record<string, string | string[]>): string {
-  let out = statusLine;
-  for (const [k, v] of Object.entries(headers)) for (const one of Array.isArray(v) ? v : [v]) out += `\r\n${k}: ${one}`;
-  return `${out}\r\n\r\n`;
 }
 
 /** Refuses an upgrade of a protocol kubegate does not carry (400), before anything is asked of the control plane. */
@@ -68,19 +63,8 @@ export async function forwardUpgrade(deps: UpgradeDeps, req: IncomingMessage, so
     upgraded = true;
     const headers = sanitizeResponseHeaders(answer.headers);
     socket.write(headerBlock("HTTP/1.1 101 Switching Protocols", { ...headers, connection: "Upgrade", upgrade: answer.headers.upgrade ?? req.headers.upgrade! }));
-    if (upHead.length > 0) socket.write(upHead);
     // Bytes the client sent right after its request head belong to the upgraded stream.
-    if (head.length > 0) upSocket.write(head);
-    for (const s of [socket, upSocket]) (s as { setNoDelay?: (v: boolean) => void }).setNoDelay?.(true);
-    socket.pipe(upSocket);
-    upSocket.pipe(socket);
-    const end = () => {
-      socket.destroy();
-      upSocket.destroy();
-    };
-    socket.once("close", end);
-    upSocket.once("close", end);
-    upSocket.on("error", end);
+    splice(socket, upSocket, { clientHead: head, upstreamHead: upHead });
   });
   upstream.end();
 }

@@ -13,6 +13,7 @@ import { upstreamFailure } from "../data/upstream-failure.ts";
 import type { Upstream } from "../data/upstream.ts";
 import { DataPathError, writeStatus, writeStatusToSocket } from "../data/status.ts";
 import type { Logger } from "../log.ts";
+import { headerBlock, splice } from "../net/upgrade-relay.ts";
 import { APISERVER_AUTHORITY } from "./protocol.ts";
 
 /** Hop-by-hop headers, and the two credentials only the agent may set. */
@@ -79,15 +80,6 @@ export async function forwardRequest(ctx: AgentForwardContext, req: Http2ServerR
   }
 }
 
-function headerBlock(statusLine: string, headers: Record<string, string | string[] | undefined>): string {
-  let out = statusLine;
-  for (const [k, v] of Object.entries(headers)) {
-    if (v === undefined) continue;
-    for (const one of Array.isArray(v) ? v : [v]) out += `\r\n${k}: ${one}`;
-  }
-  return `${out}\r\n\r\n`;
-}
-
 /** Relays one upgrade from a CONNECT stream's HTTP/1.1 connection to the API server. */
 function relayUpgrade(ctx: AgentForwardContext, req: IncomingMessage, socket: Duplex, head: Buffer): void {
   socket.on("error", () => socket.destroy());
@@ -116,18 +108,7 @@ function relayUpgrade(ctx: AgentForwardContext, req: IncomingMessage, socket: Du
   proxyReq.on("upgrade", (res, upSocket, upHead) => {
     proxyReq.setTimeout(0);
     socket.write(headerBlock("HTTP/1.1 101 Switching Protocols", { ...res.headers }));
-    if (upHead.length > 0) socket.write(upHead);
-    if (head.length > 0) upSocket.write(head);
-    (upSocket as { setNoDelay?: (v: boolean) => void }).setNoDelay?.(true);
-    socket.pipe(upSocket);
-    upSocket.pipe(socket);
-    const end = () => {
-      socket.destroy();
-      upSocket.destroy();
-    };
-    socket.once("close", end);
-    upSocket.once("close", end);
-    upSocket.on("error", end);
+    splice(socket, upSocket, { clientHead: head, upstreamHead: upHead });
   });
   proxyReq.end();
 }

@@ -20,7 +20,7 @@ export interface ApiserverSource {
 
 /** Reads the target now; call again to pick up a rotated token. */
 export async function loadApiserverTarget(src: ApiserverSource): Promise<KubeconfigTarget> {
-  if (src.kubeconfig !== undefined) return readKubeconfigTarget(src.kubeconfig, src.context);
+  if (src.kubeconfig !== undefined) return readKubeconfigTarget(src.kubeconfig, src.context, "--kubeconfig");
   const env = src.env ?? process.env;
   const host = env["KUBERNETES_SERVICE_HOST"];
   const port = env["KUBERNETES_SERVICE_PORT"] ?? "443";

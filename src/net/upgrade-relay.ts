@@ -1,0 +1,43 @@
+/**
+ * The two halves every upgrade relay shares (the data plane's, the local proxy's and the
+ * agent's): writing an HTTP/1.1 status line with headers on a raw socket, and splicing
+ * the client's socket to the upstream's once both sides have switched protocols.
+ */
+import type { Duplex } from "node:stream";
+
+/** An HTTP/1.1 response head for a raw socket. */
+export function headerBlock(statusLine: string, headers: Record<string, string | string[] | undefined>): string {
+  let out = statusLine;
+  for (const [k, v] of Object.entries(headers)) {
+    if (v === undefined) continue;
+    for (const one of Array.isArray(v) ? v : [v]) out += `\r\n${k}: ${one}`;
+  }
+  return `${out}\r\n\r\n`;
+}
+
+/**
+ * Joins an upgraded client socket to the upstream's: the bytes each side sent past its
+ * head go first, then both directions flow until either side closes, and then both end.
+ * `onEnd` runs once.
+ */
+export function splice(client: Duplex, upstream: Duplex, opts: { clientHead: Buffer; upstreamHead: Buffer; onEnd?: () => void }): void {
+  if (opts.upstreamHead.length > 0) client.write(opts.upstreamHead);
+  if (opts.clientHead.length > 0) upstream.write(opts.clientHead);
+  for (const s of [client, upstream]) {
+    (s as { setNoDelay?: (v: boolean) => void }).setNoDelay?.(true);
+    (s as { setTimeout?: (ms: number) => void }).setTimeout?.(0);
+  }
+  client.pipe(upstream);
+  upstream.pipe(client);
+  let ended = false;
+  const end = () => {
+    if (ended) return;
+    ended = true;
+    client.destroy();
+    upstream.destroy();
+    opts.onEnd?.();
+  };
+  client.once("close", end);
+  upstream.once("close", end);
+  upstream.on("error", end);
+}
