@@ -5,6 +5,7 @@
  */
 import type { RequestContext } from "./context.ts";
 import { decodeBody, mediaType } from "./body.ts";
+import { checkBindingEscalation } from "./escalation.ts";
 import { sendJson } from "./http-io.ts";
 import { type KubeObject, copy, meta } from "./object.ts";
 import { jsonPatch, mergePatch, strategicMerge } from "./patch.ts";
@@ -86,8 +87,14 @@ function conform(ctx: RequestContext, t: ResourceType, body: unknown): KubeObjec
   return obj;
 }
 
+/** RBAC escalation prevention, which the real server applies to every binding it writes. */
+function guardEscalation(ctx: RequestContext, t: ResourceType, obj: KubeObject): void {
+  checkBindingEscalation(ctx.store, ctx.authorize, ctx.user, t, obj);
+}
+
 async function create(ctx: RequestContext, t: ResourceType): Promise<void> {
   const obj = conform(ctx, t, await decodeBody(ctx.req));
+  guardEscalation(ctx, t, obj);
   respondObject(ctx, t, 201, ctx.store.create(t, obj, { dryRun: isDryRun(ctx) }));
 }
 
@@ -96,6 +103,7 @@ async function update(ctx: RequestContext, t: ResourceType): Promise<void> {
   const m = meta(obj);
   if (m.name && m.name !== ctx.info.name) throw badRequest(`the name of the object (${m.name}) does not match the name on the URL (${ctx.info.name})`);
   m.name = ctx.info.name;
+  guardEscalation(ctx, t, obj);
   respondObject(ctx, t, 200, ctx.store.update(t, obj, { dryRun: isDryRun(ctx) }));
 }
 
@@ -109,6 +117,7 @@ async function patch(ctx: RequestContext, t: ResourceType): Promise<void> {
     if (!current) {
       const obj = conform(ctx, t, copy(body));
       meta(obj).name = name;
+      guardEscalation(ctx, t, obj);
       respondObject(ctx, t, 201, ctx.store.create(t, obj, { dryRun }));
       return;
     }
@@ -134,6 +143,7 @@ async function patch(ctx: RequestContext, t: ResourceType): Promise<void> {
   // A patch conflicts only when it names a resourceVersion itself.
   const patchRv = (body as KubeObject | undefined)?.metadata?.resourceVersion;
   m.resourceVersion = typeof patchRv === "string" ? patchRv : current!.metadata?.resourceVersion;
+  guardEscalation(ctx, t, obj);
   respondObject(ctx, t, 200, ctx.store.update(t, obj, { dryRun }));
 }
 

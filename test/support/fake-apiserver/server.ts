@@ -88,7 +88,12 @@ function seedObjects(store: Store, objects: KubeObject[]): KubeObject[] {
       m.namespace ??= "default";
       if (!store.get(nsType, undefined, m.namespace)) store.create(nsType, { metadata: { name: m.namespace } });
     }
-    const existing = store.get(t, m.namespace, m.name ?? "");
+    let existing = store.get(t, m.namespace, m.name ?? "");
+    // A binding's roleRef cannot be updated (validateUpdate): seeding another role replaces it.
+    if (existing && "roleRef" in existing && JSON.stringify(existing["roleRef"]) !== JSON.stringify(o["roleRef"])) {
+      store.remove(t, m.namespace, m.name ?? "");
+      existing = undefined;
+    }
     return existing ? store.update(t, { ...o, metadata: { ...m, resourceVersion: undefined } }) : store.create(t, o);
   });
 }

@@ -8,7 +8,7 @@ import { applyCreateDefaults, applyUpdateDefaults } from "./defaults.ts";
 import { type KubeObject, copy, meta, timestamp } from "./object.ts";
 import { type ResourceType, groupVersion } from "./resources.ts";
 import { alreadyExists, badRequest, conflict, gone, notFound } from "./status.ts";
-import { validateObject } from "./validate.ts";
+import { validateObject, validateUpdate } from "./validate.ts";
 
 /** A change, as watches deliver it. `previous` lets selector watches emit DELETED when an object stops matching. */
 export interface StoreEvent {
@@ -123,6 +123,7 @@ export function createStore(namespaceType: ResourceType): Store {
       const current = objects.get(k)?.obj;
       if (!current) throw notFound(t.group, t.resource, name);
       validateObject(t, obj);
+      validateUpdate(t, obj, current);
       const cm = meta(current);
       if (m.resourceVersion && m.resourceVersion !== cm.resourceVersion) throw conflict(t.group, t.resource, name);
       m.uid = cm.uid;

@@ -61,3 +61,16 @@ export function validateObject(t: ResourceType, obj: KubeObject): void {
   causes.push(...kindCauses(t, obj));
   if (causes.length > 0) throw invalid(t.group, t.kind, name, causes);
 }
+
+/**
+ * What an update may not change: a binding's roleRef (kube-apiserver's
+ * ValidateRoleBindingUpdate), so clients must delete and re-create to bind another role.
+ */
+export function validateUpdate(t: ResourceType, obj: KubeObject, current: KubeObject): void {
+  if (t.resource !== "rolebindings" && t.resource !== "clusterrolebindings") return;
+  const ref = (obj["roleRef"] ?? {}) as { apiGroup?: string; kind?: string; name?: string };
+  const was = (current["roleRef"] ?? {}) as typeof ref;
+  if (ref.apiGroup === was.apiGroup && ref.kind === was.kind && ref.name === was.name) return;
+  const value = `rbac.RoleRef{APIGroup:"${ref.apiGroup ?? ""}", Kind:"${ref.kind ?? ""}", Name:"${ref.name ?? ""}"}`;
+  throw invalid(t.group, t.kind, obj.metadata?.name ?? "", [{ field: "roleRef", message: `Invalid value: ${value}: cannot change roleRef` }]);
+}
