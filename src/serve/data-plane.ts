@@ -19,6 +19,8 @@ import { createTokenVerifier } from "../token/verifier.ts";
 import { createTunnelRegistry, type TunnelRegistry, type TunnelStatus } from "../tunnel/gateway.ts";
 import { ClusterPhase } from "../../gen/kubegate/v1/cluster_pb.ts";
 import { createReporter } from "../data/status-reporter.ts";
+import { createGrantReporter } from "../data/grant-reports.ts";
+import { createRbacReconciler } from "../data/rbac-reconciler.ts";
 
 export interface DataPlaneOptions {
   listen: ListenAddress;
@@ -83,9 +85,15 @@ export async function startDataPlane(opts: DataPlaneOptions): Promise<DataPlane>
   const tunnels = createTunnelRegistry({
     log,
     heartbeatMs: opts.agentHeartbeatMs,
-    onStatus: (status) => clusterReports.push(status.cluster, status),
+    onStatus: (status) => {
+      clusterReports.push(status.cluster, status);
+      // Only called once a tunnel is adopted, after startup: rbac exists by then.
+      rbac.onTunnelStatus(status.cluster, status.phase);
+    },
   });
   const upstreams = createUpstreams(tunnels);
+  const grantReports = createGrantReporter(clients.sync, log);
+  const rbac = createRbacReconciler({ view, upstreams, tunnels, impersonationPrefix: opts.impersonationPrefix, report: (r) => grantReports.push(r.grantId, r), log, clock });
   const ctx = {
     access: { view, verifier, clock, stalenessMs: opts.stalenessMs },
     upstreams,
@@ -114,6 +122,7 @@ export async function startDataPlane(opts: DataPlaneOptions): Promise<DataPlane>
         });
       }
       server?.revalidate();
+      rbac.onViewChange(change);
     },
   });
   server = await startDataServer({
@@ -144,6 +153,8 @@ export async function startDataPlane(opts: DataPlaneOptions): Promise<DataPlane>
     async close(graceMs) {
       await sync.stop();
       log.debug("sync stopped");
+      await rbac.close();
+      grantReports.close();
       tunnels.close();
       clusterReports.close();
       await started.close(graceMs);
