@@ -62,7 +62,7 @@ export interface Streaming {
   waitFor(predicate: (lines: string[]) => boolean, timeoutMs?: number): Promise<string[]>;
   /** What the program wrote to stderr so far. */
   stderr(): string;
-  /** Resolves with the exit code (null when killed by a signal). */
+  /** Resolves with the exit code (null when killed by a signal), once all its output has been read. */
   exited: Promise<number | null>;
   stop(): Promise<void>;
 }
@@ -81,7 +81,8 @@ export function stream(bin: string, args: string[], env: NodeJS.ProcessEnv, opts
     for (const w of waiters) w();
   });
   child.stderr!.on("data", (d: Buffer) => (stderr += d.toString("utf8")));
-  const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
+  // 'close', not 'exit': a process may exit before its last stdout and stderr bytes are read.
+  const exited = new Promise<number | null>((r) => child.on("close", (code) => r(code)));
   return {
     child,
     lines,
