@@ -6,6 +6,7 @@
  * again, with no gateway restart. Whatever was in flight when the tunnel dropped (a
  * watch, logs -f, exec) ends with an error at once rather than hanging.
  */
+import { once } from "node:events";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import http2 from "node:http2";
 import { tmpdir } from "node:os";
@@ -239,5 +240,32 @@ describe.runIf(enabled)("kubegate agent as a process: killed and started again",
     } finally {
       session.destroy();
     }
+  });
+
+  it("SIGTERM stops the agent at once, watches in flight and all: exit 0, OFFLINE", async () => {
+    if (agent === undefined) await startAgentProcess();
+    const watch = stream(KUBECTL, ["get", "configmaps", "-w"], clientEnv(kubeconfig, home));
+    streams.push(watch);
+    const logs = stream(KUBECTL, ["logs", "-f", "fake-pod"], clientEnv(kubeconfig, home));
+    streams.push(logs);
+    await logs.waitFor((lines) => lines.length >= 2);
+    expect((await kubectl(["create", "configmap", "before-term", "--from-literal=v=1"])).code).toBe(0);
+    await watch.waitFor((lines) => lines.some((l) => l.startsWith("before-term")));
+
+    const stoppedAt = performance.now();
+    const running = agent!;
+    // 'close' comes after the last of its stderr has been read; 'exit' may come before.
+    const closed = once(running.child, "close");
+    const code = await within(running.stop("SIGTERM"), 10_000);
+    const exitMs = performance.now() - stoppedAt;
+    agent = code === "hung" ? running : undefined;
+    expect(code, `the agent did not exit within 10 s of SIGTERM; stderr:\n${running.stderr()}`).toBe(0);
+    await closed;
+    expect(running.stderr()).toMatch(/"agent stopped"/);
+    const offline = await waitForPhase(ClusterPhase.OFFLINE, 5_000, stoppedAt);
+    const [watchCode, logsCode] = await Promise.all([within(watch.exited, 5_000), within(logs.exited, 5_000)]);
+    expect(watchCode).not.toBe("hung");
+    expect(logsCode).not.toBe("hung");
+    console.log(`SIGTERM: agent exited in ${Math.round(exitMs)} ms, OFFLINE in ${Math.round(offline.ms)} ms`);
   });
 });
