@@ -44,6 +44,10 @@ export class MemberStatusError extends Error {
     this.status = status;
     this.reason = reason;
   }
+  /** A server-side hiccup (5xx, 429) says nothing about the request: try again later. */
+  get transient(): boolean {
+    return this.status >= 500 || this.status === 429;
+  }
 }
 
 /** The member's own words for a failed response: its Status message, else the HTTP status. */

@@ -108,14 +108,21 @@ export function createRbacReconciler(opts: RbacReconcilerOptions): RbacReconcile
 
   const managedClusters = () => [...view.clusters.values()].filter((c) => c.manageRbac).map((c) => c.name);
 
-  /** Reports each live grant's outcome where it differs from the view. */
-  function reportOutcomes(desired: Map<string, Binding[]>, failures: Map<string, string>): void {
+  /**
+   * Reports each live grant's outcome where it differs from the view. A grant with a binding
+   * that hit a transient failure (`null` in `failures`) is left as it is until a run that
+   * knows; so is an APPLIED grant when `keepApplied` (its bindings could not be checked).
+   */
+  function reportOutcomes(desired: Map<string, Binding[]>, failures: Map<string, string | null>, keepApplied = false): void {
     const now = new Date(clock());
     for (const [grantId, bindings] of desired) {
       const grant = view.grants.get(grantId);
       // Revoked or expired while this run was out: the next run removes its bindings.
       if (grant === undefined || !isLiveGrant(grant, now)) continue;
-      const failed = bindings.map((b) => failures.get(bindingKey(b))).filter((m) => m !== undefined);
+      if (keepApplied && grant.state === "APPLIED") continue;
+      const outcomes = bindings.map((b) => failures.get(bindingKey(b)));
+      if (outcomes.includes(null)) continue;
+      const failed = outcomes.filter((m) => m !== undefined && m !== null);
       const next: GrantReport =
         failed.length === 0 ? { grantId, state: "APPLIED", message: appliedMessage(bindings) } : { grantId, state: "FAILED", message: clip(failed.join("; ")) };
       if (grant.state === next.state && grant.stateMessage === next.message) continue;
@@ -138,16 +145,17 @@ export function createRbacReconciler(opts: RbacReconcilerOptions): RbacReconcile
     try {
       actions = planBindings([...desired.values()].flat(), await listBindings(call, managedSelector(cluster)));
     } catch (err) {
-      if (!(err instanceof MemberStatusError)) throw err;
-      // The member refused the list (forbidden, most likely): say so on every grant waiting on it.
+      if (!(err instanceof MemberStatusError) || err.transient) throw err;
+      // The member refused the list (forbidden, most likely): say so on every grant waiting on
+      // it. Grants already APPLIED keep that state: their bindings were there, only unverified.
       const why = `kubegate cannot list its RoleBindings and ClusterRoleBindings in the member: ${err.message}`;
       log.warn({ cluster, status: err.status, err: err.message }, "RBAC reconcile: cannot list bindings");
       const failures = new Map<string, string>();
       for (const bindings of desired.values()) for (const b of bindings) failures.set(bindingKey(b), why);
-      return reportOutcomes(desired, failures);
+      return reportOutcomes(desired, failures, true);
     }
 
-    const failures = new Map<string, string>();
+    const failures = new Map<string, string | null>();
     const run = async (action: BindingAction) => {
       const b = action.op === "delete" ? action.existing : action.desired;
       try {
@@ -156,7 +164,7 @@ export function createRbacReconciler(opts: RbacReconcilerOptions): RbacReconcile
       } catch (err) {
         if (!(err instanceof MemberStatusError)) throw err;
         log.warn({ cluster, op: action.op, binding: describeBinding(b), status: err.status, err: err.message }, "RBAC reconcile: the member refused a change");
-        failures.set(bindingKey(b), `${describeBinding(b)}: ${err.message}`);
+        failures.set(bindingKey(b), err.transient ? null : `${describeBinding(b)}: ${err.message}`);
       }
     };
     // Removing access no grant gives comes before anything that may fail.

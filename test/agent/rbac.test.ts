@@ -169,6 +169,16 @@ describe("agent mode with manage_rbac", () => {
     expect(applied.stateMessage).toBe(`bound in the member by RoleBinding kubegate-${grant!.id} in namespace nope`);
   });
 
+  it("a member hiccup (500) leaves the grant PENDING rather than FAILED; the next run applies it", async () => {
+    const hook = gw.fake.hooks.fail(500, { method: "POST", path: "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings" });
+    const kim = await gw.user("kim", { role: "view", bindRbac: false });
+    await eventually("the failing create", () => (hook.hits === 1 ? true : undefined));
+    await new Promise((r) => setTimeout(r, 200));
+    expect((await grantOf(gw, kim.grantId)).state).toBe(GrantState.PENDING);
+    await gw.admin.grants.createGrant({ cluster: MEMBER, subject: { kind: SubjectKind.USER, name: "lee" }, role: Role.VIEW });
+    expect((await settled(gw, kim.grantId)).value.state).toBe(GrantState.APPLIED);
+  });
+
   it("revoking a grant removes its bindings, and the member refuses the user again", async () => {
     const erin = await gw.user("erin", { role: "edit", bindRbac: false });
     expect((await settled(gw, erin.grantId)).value.state).toBe(GrantState.APPLIED);
@@ -229,6 +239,13 @@ describe("direct mode with manage_rbac", () => {
     expect(crb(gw, `kubegate-${ivy.grantId}`)!.subjects).toEqual([{ kind: "User", apiGroup: "rbac.authorization.k8s.io", name: "kubegate:ivy" }]);
     await gw.until(() => gw.kubegate.data!.view.grants.get(ivy.grantId)?.state === "APPLIED");
     expect((await throughGateway(gw, await ivy.token(), PODS)).status).toBe(200);
+
+    // Losing the right to list later does not take APPLIED grants away; a new grant says why it cannot apply.
+    gw.fake.hooks.fail(403, { method: "GET", path: "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings" });
+    const { grant: late } = await gw.admin.grants.createGrant({ cluster: MEMBER, subject: { kind: SubjectKind.USER, name: "jo" }, role: Role.VIEW });
+    expect((await settled(gw, late!.id)).value.state).toBe(GrantState.FAILED);
+    expect((await grantOf(gw, ivy.grantId)).state).toBe(GrantState.APPLIED);
+    expect((await grantOf(gw, hank.grantId)).state).toBe(GrantState.APPLIED);
 
     await gw.admin.grants.revokeGrant({ id: ivy.grantId });
     await eventually("ivy's binding to be deleted", () => (crb(gw, `kubegate-${ivy.grantId}`) === undefined ? true : undefined));
