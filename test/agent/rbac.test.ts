@@ -179,6 +179,19 @@ describe("agent mode with manage_rbac", () => {
     expect((await settled(gw, kim.grantId)).value.state).toBe(GrantState.APPLIED);
   });
 
+  it("a grant made while the agent is away waits PENDING, and is applied as soon as its tunnel is back", async () => {
+    await gw.agent!.stop();
+    await gw.until(() => gw.kubegate.data!.tunnels.count(MEMBER) === 0);
+    const { grant } = await gw.admin.grants.createGrant({ cluster: MEMBER, subject: { kind: SubjectKind.USER, name: "max" }, role: Role.VIEW });
+    await new Promise((r) => setTimeout(r, 200));
+    expect((await grantOf(gw, grant!.id)).state).toBe(GrantState.PENDING);
+    const started = performance.now();
+    await gw.restartAgent!();
+    const { value } = await settled(gw, grant!.id);
+    console.log(`agent mode: tunnel back → grant APPLIED in ${(performance.now() - started).toFixed(0)} ms (agent restart included)`);
+    expect(value.state).toBe(GrantState.APPLIED);
+  });
+
   it("revoking a grant removes its bindings, and the member refuses the user again", async () => {
     const erin = await gw.user("erin", { role: "edit", bindRbac: false });
     expect((await settled(gw, erin.grantId)).value.state).toBe(GrantState.APPLIED);
