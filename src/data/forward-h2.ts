@@ -118,6 +118,9 @@ function exchange(req: Req, res: Res, stream: ClientHttp2Stream, opts: ForwardOp
       // Headers go out at once: a watch may send its first event much later.
       if ("flushHeaders" in res && typeof res.flushHeaders === "function") res.flushHeaders();
       res.on("drain", onDrain);
+      // Only now: Node emits 'response' on a later tick than the DATA frames that came in the
+      // same read, and a 'data' listener attached earlier would see (and drop) them first.
+      stream.on("data", onData);
     });
     // Chunks that arrive in one tick (several DATA frames in one socket read) leave as one
     // write: fewer frames and TLS records toward the client on big LISTs.
@@ -127,8 +130,7 @@ function exchange(req: Req, res: Res, stream: ClientHttp2Stream, opts: ForwardOp
       corked = false;
       sink.uncork();
     };
-    stream.on("data", (chunk: Buffer) => {
-      if (!started) return;
+    const onData = (chunk: Buffer) => {
       opts.onBytesOut(chunk.length);
       if (!corked) {
         corked = true;
@@ -136,7 +138,7 @@ function exchange(req: Req, res: Res, stream: ClientHttp2Stream, opts: ForwardOp
         process.nextTick(uncork);
       }
       if (!(res as ServerResponse).write(chunk)) stream.pause();
-    });
+    };
     stream.on("end", () => {
       // A stream cut by a dying session or a reset also 'end's, with an error code set.
       if (!started || (stream.rstCode !== undefined && stream.rstCode !== NGHTTP2_NO_ERROR)) return;
