@@ -36,6 +36,8 @@ export interface ServeConfig {
   syncHeartbeatMs: number;
   /** Data plane: how long it serves on its last view without the control plane. */
   syncStalenessMs: number;
+  /** Data plane: ping interval of agent tunnels; three missed pings drop a tunnel. */
+  agentHeartbeatMs: number;
   impersonationPrefix: string;
   /** Data plane: whether a token expiring during a stream cuts it. */
   cutStreamsOnTokenExpiry: boolean;
@@ -87,6 +89,7 @@ export const serveOptions: Record<string, OptionSpec> = {
   dataUrl: { flag: "data-url", kind: "string", help: "public data-plane URL for kubeconfigs (default https://<data-listen>)" },
   syncHeartbeat: { flag: "sync-heartbeat", kind: "duration", default: "5s", help: "sync stream heartbeat interval" },
   syncStaleness: { flag: "sync-staleness", kind: "duration", default: "60s", help: "data plane serves this long without the control plane, then fails closed" },
+  agentHeartbeat: { flag: "agent-heartbeat", kind: "duration", default: "5s", help: "data plane pings agent tunnels this often; three missed pings mark the agent offline" },
   impersonationPrefix: { flag: "impersonation-prefix", kind: "string", default: "kubegate:", help: "prefix of the impersonated user and groups" },
   cutStreamsOnTokenExpiry: { flag: "cut-streams-on-token-expiry", kind: "boolean", default: "false", help: "end live streams when their token expires" },
   logLevel: { flag: "log-level", kind: "string", default: "info", help: "pino log level" },
@@ -207,6 +210,7 @@ export function resolveServeConfig(flags: Record<string, string | undefined>, en
     dataUrl: raw["dataUrl"] ?? "",
     syncHeartbeatMs: duration("syncHeartbeat"),
     syncStalenessMs: duration("syncStaleness"),
+    agentHeartbeatMs: duration("agentHeartbeat"),
     impersonationPrefix: raw["impersonationPrefix"]!,
     cutStreamsOnTokenExpiry: bool("cutStreamsOnTokenExpiry"),
     logLevel: raw["logLevel"]!,

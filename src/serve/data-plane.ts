@@ -4,11 +4,15 @@
  * and `kubegate serve data --control <url>`.
  */
 import { hostname } from "node:os";
+import { ClusterPhase } from "../../gen/kubegate/v1/cluster_pb.ts";
 import { createKubegateClients } from "../client/clients.ts";
 import { listenUrl, type ListenAddress } from "../config/serve-config.ts";
+import { createGrantReporter } from "../data/grant-reports.ts";
 import { createMetrics } from "../data/metrics.ts";
+import { createRbacReconciler } from "../data/rbac-reconciler.ts";
 import { startDataServer, type DataServer } from "../data/server.ts";
 import { createSessions, type Sessions } from "../data/sessions.ts";
+import { createReporter } from "../data/status-reporter.ts";
 import { startSync } from "../data/sync-client.ts";
 import { createUpstreams } from "../data/upstream.ts";
 import { createView, type View } from "../data/view.ts";
@@ -17,10 +21,6 @@ import { createRateLimiter } from "../net/rate-limit.ts";
 import type { TlsMaterial } from "../tls/material.ts";
 import { createTokenVerifier } from "../token/verifier.ts";
 import { createTunnelRegistry, type TunnelRegistry, type TunnelStatus } from "../tunnel/gateway.ts";
-import { ClusterPhase } from "../../gen/kubegate/v1/cluster_pb.ts";
-import { createReporter } from "../data/status-reporter.ts";
-import { createGrantReporter } from "../data/grant-reports.ts";
-import { createRbacReconciler } from "../data/rbac-reconciler.ts";
 
 export interface DataPlaneOptions {
   listen: ListenAddress;
@@ -42,6 +42,12 @@ export interface DataPlaneOptions {
   replica?: string;
   /** Agent tunnel ping interval (default 5 s); a tunnel silent for 3 of them is dropped. */
   agentHeartbeatMs?: number;
+  /**
+   * Whether agents can only connect to this process (default true). Then an agent cluster
+   * believed READY with no tunnel here is reported OFFLINE; with several data-plane
+   * workers or replicas the tunnel may live elsewhere.
+   */
+  soleAgentEndpoint?: boolean;
   log: Logger;
   clock?: () => number;
 }
@@ -85,6 +91,9 @@ export async function startDataPlane(opts: DataPlaneOptions): Promise<DataPlane>
   const tunnels = createTunnelRegistry({
     log,
     heartbeatMs: opts.agentHeartbeatMs,
+    believedReady: opts.soleAgentEndpoint === false ? undefined : function* () {
+      for (const route of view.clusters.values()) if (route.mode === "agent" && route.phase === "READY") yield route.name;
+    },
     onStatus: (status) => {
       clusterReports.push(status.cluster, status);
       // Only called once a tunnel is adopted, after startup: rbac exists by then.

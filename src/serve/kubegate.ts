@@ -35,6 +35,7 @@ function dataPlaneSettings(config: ServeConfig) {
     responseTimeoutMs: config.upstreamResponseTimeoutMs,
     requestRate: config.requestRate,
     requestBurst: config.requestBurst,
+    agentHeartbeatMs: config.agentHeartbeatMs,
   };
 }
 
@@ -46,7 +47,8 @@ export async function startKubegate(mode: ServeMode, config: ServeConfig, log: L
   /** The data plane, in this process or, with --data-workers > 1, in worker processes. */
   const startData = async (o: Omit<DataPlaneOptions, "log" | keyof ReturnType<typeof dataPlaneSettings>>): Promise<string> => {
     if (config.dataWorkers > 1) {
-      workers = await startDataWorkers(config.dataWorkers, { ...dataPlaneSettings(config), ...o, logLevel: config.logLevel }, log);
+      // An agent's tunnel lands in one worker: no worker may call a cluster offline for lack of it.
+      workers = await startDataWorkers(config.dataWorkers, { ...dataPlaneSettings(config), ...o, soleAgentEndpoint: false, logLevel: config.logLevel }, log);
       return workers.url;
     }
     data = await startDataPlane({ ...dataPlaneSettings(config), ...o, log });
