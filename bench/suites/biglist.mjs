@@ -42,7 +42,7 @@ async function writeConfigMapList(file, bytes) {
 }
 
 /** One curl download to /dev/null; resolves to { bytes, seconds }. */
-async function download(curl, { url, http, caFile, headers = {}, timeoutMs = 120_000 }) {
+export async function download(curl, { url, http, caFile, headers = {}, timeoutMs = 120_000 }) {
   const args = ["-sS", "-o", "/dev/null", http === "h2" ? "--http2" : "--http1.1", "--cacert", caFile, "-w", "%{http_code} %{size_download} %{time_total}"];
   for (const [k, v] of Object.entries(headers)) args.push("-H", `${k}: ${v}`);
   args.push(url);

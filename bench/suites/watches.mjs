@@ -24,7 +24,7 @@ const openFds = (pid) => readdirSync(`/proc/${pid}/fd`).length;
  * headers are in (the fake has subscribed by then). `arrivals(marker)` resolves at the first
  * byte chunk containing `marker`.
  */
-function openWatch(session, path, token, timeoutMs) {
+export function openWatch(session, path, token, timeoutMs) {
   return new Promise((resolve, reject) => {
     const stream = session.request({ ":method": "GET", ":path": path, authorization: `Bearer ${token}`, accept: "application/json" });
     const timer = setTimeout(() => (stream.close(http2.constants.NGHTTP2_CANCEL), reject(new Error("watch not established in time"))), timeoutMs);
