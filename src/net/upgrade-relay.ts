@@ -15,10 +15,15 @@ export function headerBlock(statusLine: string, headers: Record<string, string |
   return `${out}\r\n\r\n`;
 }
 
+/** How long a side that was cleanly ended may take to flush what it was given. */
+const FLUSH_MS = 5_000;
+
 /**
  * Joins an upgraded client socket to the upstream's: the bytes each side sent past its
  * head go first, then both directions flow until either side closes, and then both end.
- * `onEnd` runs once.
+ * A side that ends cleanly (exec finished) lets the other deliver what is still queued
+ * for it before closing; one that fails or is destroyed (a cut) takes the other down at
+ * once. `onEnd` runs once.
  */
 export function splice(client: Duplex, upstream: Duplex, opts: { clientHead: Buffer; upstreamHead: Buffer; onEnd?: () => void }): void {
   if (opts.upstreamHead.length > 0) client.write(opts.upstreamHead);
@@ -30,14 +35,28 @@ export function splice(client: Duplex, upstream: Duplex, opts: { clientHead: Buf
   client.pipe(upstream);
   upstream.pipe(client);
   let ended = false;
+  let flushTimer: NodeJS.Timeout | undefined;
   const end = () => {
     if (ended) return;
     ended = true;
+    clearTimeout(flushTimer);
     client.destroy();
     upstream.destroy();
     opts.onEnd?.();
   };
-  client.once("close", end);
-  upstream.once("close", end);
+  const closed = (side: Duplex, other: Duplex) => () => {
+    // pipe() has called other.end() on a clean end of `side`: let it flush and close on its
+    // own (an HTTP/2 stream destroyed early would reset what flow control still holds).
+    if (side.readableEnded && side.errored === null && !other.destroyed) {
+      other.once("close", end);
+      flushTimer ??= setTimeout(end, FLUSH_MS);
+      flushTimer.unref();
+      return;
+    }
+    end();
+  };
+  client.once("close", closed(client, upstream));
+  upstream.once("close", closed(upstream, client));
+  client.on("error", end);
   upstream.on("error", end);
 }
