@@ -7,7 +7,7 @@
 import http2, { type ServerHttp2Session } from "node:http2";
 import https from "node:https";
 import type { Duplex } from "node:stream";
-import { createUpstreams, type Upstream } from "../data/upstream.ts";
+import { createUpstreams } from "../data/upstream.ts";
 import type { Logger } from "../log.ts";
 import { acceptConnect, createConnectServer, forwardRequest, type AgentForwardContext } from "./agent-forward.ts";
 import { apiserverRoute, loadApiserverTarget, type ApiserverSource } from "./apiserver.ts";
@@ -67,21 +67,24 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const max = opts.maxBackoffMs ?? 30_000;
   const upstreams = createUpstreams();
   let target = await loadApiserverTarget(opts.apiserver);
-  let clusterName = opts.cluster ?? "member";
-  let current: Upstream = upstreams.get(apiserverRoute(clusterName, target));
+  // The gateway names the cluster on enrollment and in its 101; until then, the flag's.
+  let clusterName = opts.cluster ?? "(not yet known)";
+  // Built once per change of target or name, not per request: its version key is a JSON
+  // of the URL, CA and credential.
+  let route = apiserverRoute(clusterName, target);
+  const setTarget = (t: typeof target) => {
+    target = t;
+    route = apiserverRoute(clusterName, target);
+  };
   const reload = setInterval(() => {
     loadApiserverTarget(opts.apiserver).then(
-      (t) => (target = t),
+      setTarget,
       (err: Error) => log.warn({ err: err.message }, "could not re-read the API server credential; keeping the last one"),
     );
   }, opts.reloadMs ?? 60_000);
   reload.unref();
   const forwardCtx: AgentForwardContext = {
-    upstream() {
-      const route = apiserverRoute(clusterName, target);
-      current = upstreams.get(route);
-      return current;
-    },
+    upstream: () => upstreams.get(route),
     log,
     connectTimeoutMs: opts.connectTimeoutMs ?? 10_000,
     responseTimeoutMs: opts.responseTimeoutMs ?? 60_000,
@@ -155,7 +158,12 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
           reject(res.statusCode === 403 ? new CredentialRejectedError(err.message) : err);
         });
       });
-      req.on("upgrade", (_res, socket: Duplex, head: Buffer) => {
+      req.on("upgrade", (res, socket: Duplex, head: Buffer) => {
+        const named = res.headers[AGENT_CLUSTER_HEADER];
+        if (typeof named === "string" && named !== clusterName) {
+          clusterName = named;
+          setTarget(target);
+        }
         abort.signal.removeEventListener("abort", onAbort);
         req.setTimeout(0);
         (socket as { setNoDelay?: (v: boolean) => void }).setNoDelay?.(true);
@@ -196,6 +204,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
           maxAgeMs: opts.credentialMaxAgeMs ?? 30 * 24 * 3600_000,
           onIssued(event, cluster) {
             clusterName = cluster;
+            setTarget(target);
             log.info({ cluster, stateDir: opts.stateDir }, event === "enrolled" ? "enrolled with the bootstrap token" : "agent credential rotated");
           },
         });

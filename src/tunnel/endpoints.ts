@@ -105,7 +105,7 @@ export function handleAgentUpgrade(opts: AgentEndpointsOptions, req: IncomingMes
   (socket as { setTimeout?: (ms: number) => void }).setTimeout?.(0);
   // HTTP/2 takes over the TLS socket's native handle: a write still in flight there when
   // it does trips an assertion inside Node, so the 101 must be flushed first.
-  socket.write(`HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: ${TUNNEL_PROTOCOL}\r\n\r\n`, (err) => {
+  socket.write(`HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: ${TUNNEL_PROTOCOL}\r\n${AGENT_CLUSTER_HEADER}: ${cluster}\r\n\r\n`, (err) => {
     if (err) return socket.destroy();
     const registered = cluster;
     if (registered !== undefined) opts.tunnels.adopt(socket, head, { cluster: registered, credentialHash: hash, agentVersion });

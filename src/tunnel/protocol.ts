@@ -23,7 +23,7 @@ export const ENROLL_PATH = "/agent/v1/enroll";
 /** POST with the current credential as bearer: answers {cluster, credential}. */
 export const ROTATE_PATH = "/agent/v1/rotate";
 export const AGENT_VERSION_HEADER = "kubegate-agent-version";
-/** Optional: the cluster the agent believes it serves; a mismatch is refused. */
+/** Optional: the cluster the agent believes it serves; a mismatch is refused. The 101 names it back. */
 export const AGENT_CLUSTER_HEADER = "kubegate-cluster";
 /**
  * The only :authority a CONNECT stream may name. The agent dials its own API server
