@@ -7,7 +7,7 @@
  */
 import http, { type ClientRequest, type OutgoingHttpHeaders } from "node:http";
 import https from "node:https";
-import { isIP } from "node:net";
+import { isIP, type Socket } from "node:net";
 import tls, { type SecureContext } from "node:tls";
 import type { TunnelRegistry } from "../tunnel/gateway.ts";
 import { agentOffline, createTunnelPool } from "../tunnel/pool.ts";
@@ -62,7 +62,8 @@ function buildAgent(route: ClusterRouteView, tunnels: TunnelRegistry): Upstream 
     request(options) {
       const stream = tunnels.connect(route.name);
       if (stream === undefined) throw agentOffline(route.name);
-      return http.request({ ...options, createConnection: () => stream as unknown as import("node:net").Socket });
+      // An HTTP/2 stream is a Duplex, which is all http.request needs of its connection.
+      return http.request({ ...options, createConnection: () => stream as unknown as Socket });
     },
   };
 }
