@@ -4,77 +4,15 @@
  * watch whose client never reads holds a bounded buffer in the gateway while another
  * client lists and watches at full speed over the same upstream session.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
-import http2 from "node:http2";
-import https from "node:https";
 import tls from "node:tls";
-import v8 from "node:v8";
-import vm from "node:vm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { clusterRoleBinding } from "../support/fake-apiserver/index.ts";
 import { startTestGateway, type TestGateway } from "../support/gateway.ts";
 import { http2Connect, rawRequest } from "../support/raw-client.ts";
+import { connectionsTo, FLOOD_COUNT, floodPastStalledWatch, readEvents, startMemberProcess, until, type MemberProcess } from "../support/watch-streams.ts";
 import { createCa, issueServerCert } from "../../src/tls/pki.ts";
 
 const CONFIGMAPS = "/api/v1/namespaces/default/configmaps";
-
-/** ESTABLISHED TCP connections to 127.0.0.1:port from this machine (client ends only). */
-function connectionsTo(port: number): number {
-  let n = 0;
-  for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
-    let text = "";
-    try {
-      text = readFileSync(file, "utf8");
-    } catch {
-      continue;
-    }
-    for (const line of text.split("\n").slice(1)) {
-      const f = line.trim().split(/\s+/);
-      if (f.length > 3 && f[3] === "01" && parseInt(f[2]!.split(":")[1]!, 16) === port) n++;
-    }
-  }
-  return n;
-}
-
-/** Reads a stream's body as newline-separated watch events, calling `onEvent` with each. */
-function readEvents(stream: http2.ClientHttp2Stream, onEvent: (e: { type: string; object: { metadata: { name: string } } }) => void): void {
-  let buffered = "";
-  stream.setEncoding("utf8");
-  stream.on("data", (text: string) => {
-    buffered += text;
-    let nl: number;
-    while ((nl = buffered.indexOf("\n")) !== -1) {
-      const line = buffered.slice(0, nl);
-      buffered = buffered.slice(nl + 1);
-      if (line !== "") onEvent(JSON.parse(line) as { type: string; object: { metadata: { name: string } } });
-    }
-  });
-}
-
-/**
- * Live bytes in this process (the gateway's): heap plus Buffers, the least of a few samples
- * after full collections, since freed Buffers are swept concurrently. (`external` also
- * counts the strings this test's clients decode from 40 MB lists, so it is left out.)
- */
-async function retained(gc: () => void): Promise<number> {
-  let least = Infinity;
-  for (let i = 0; i < 5; i++) {
-    gc();
-    await new Promise((r) => setTimeout(r, 50));
-    const m = process.memoryUsage();
-    least = Math.min(least, m.heapUsed + m.arrayBuffers);
-  }
-  return least;
-}
-
-async function until(check: () => boolean, what: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 let gw: TestGateway;
 beforeAll(async () => {
@@ -154,114 +92,37 @@ describe("HTTP/2 to the member", () => {
 describe("a watch whose client never reads", () => {
   // The member runs in its own process, so what it queues for the stalled watch is not
   // counted in this process, which holds the gateway.
-  let child: ChildProcess | undefined;
-  let member: { url: string; port: number; caPem: string; adminToken: string; gatewayToken: string };
-
-  const admin = (method: string, path: string, body?: unknown) =>
-    new Promise<void>((resolve, reject) => {
-      const data = body === undefined ? undefined : JSON.stringify(body);
-      const req = https.request(`${member.url}${path}`, {
-        method,
-        ca: member.caPem,
-        agent: false,
-        headers: { authorization: `Bearer ${member.adminToken}`, connection: "close", ...(data ? { "content-type": "application/json" } : {}) },
-      });
-      req.on("error", reject);
-      req.on("response", (res) => {
-        res.resume();
-        res.on("end", () => (res.statusCode! < 300 ? resolve() : reject(new Error(`${method} ${path}: ${res.statusCode}`))));
-      });
-      req.end(data);
-    });
+  let member: MemberProcess | undefined;
 
   beforeAll(async () => {
-    child = spawn(process.execPath, ["test/support/fake-apiserver/main.ts"], { stdio: ["pipe", "pipe", "inherit"] });
-    const line = await new Promise<string>((resolve, reject) => {
-      let out = "";
-      child!.stdout!.on("data", (c: Buffer) => {
-        out += c.toString();
-        if (out.includes("\n")) resolve(out.split("\n")[0]!);
-      });
-      child!.once("exit", (code) => reject(new Error(`fake apiserver exited with ${code}`)));
-    });
-    const info = JSON.parse(line) as { url: string; port: number; caFile: string; adminToken: string; gatewayToken: string };
-    member = { ...info, caPem: readFileSync(info.caFile, "utf8") };
+    member = await startMemberProcess();
     await gw.admin.clusters.registerCluster({
       name: "flood",
       mode: { case: "direct", value: { serverUrl: member.url, caPem: member.caPem, credential: { kind: { case: "bearerToken", value: member.gatewayToken } } } },
     });
     await gw.until(() => gw.kubegate.data!.view.clusters.has("flood"));
-    await admin("POST", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", clusterRoleBinding("kubegate-flo", "view", [{ kind: "User", name: "kubegate:flo" }]));
+    await member.admin("POST", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", clusterRoleBinding("kubegate-flo", "view", [{ kind: "User", name: "kubegate:flo" }]));
   });
-  afterAll(() => {
-    child?.stdin?.end();
-    child?.kill();
-  });
+  afterAll(() => member?.close());
 
   it("holds a bounded buffer in the gateway while another client lists and watches at full speed on the same upstream session", async () => {
-    const COUNT = 400;
-    const VALUE = "x".repeat(100_000); // 40 MB of events for each watch
-    v8.setFlagsFromString("--expose-gc");
-    const gc = vm.runInNewContext("gc") as () => void;
     const user = await gw.user("flo", { role: "view", cluster: "flood", bindRbac: false });
     const auth = { authorization: `Bearer ${await user.token()}` };
     const path = `/clusters/flood${CONFIGMAPS}`;
 
-    const slowSession = await http2Connect(gw.dataUrl, gw.caPem);
-    const fastSession = await http2Connect(gw.dataUrl, gw.caPem);
-    try {
-      // The stalled watch: headers read, body never.
-      const stalled = slowSession.request({ ":path": `${path}?watch=1`, ...auth });
-      await new Promise((r) => stalled.once("response", r));
-      const fastNames = new Set<string>();
-      const fast = fastSession.request({ ":path": `${path}?watch=1`, ...auth });
-      readEvents(fast, (e) => e.type === "ADDED" && fastNames.add(e.object.metadata.name));
-      await new Promise((r) => fast.once("response", r));
-      const before = await retained(gc);
-
-      // Lists at full speed while the member floods both watches.
-      let listing = true;
-      let lists = 0;
-      const lister = (async () => {
-        while (listing) {
-          const res = await rawRequest("HTTP/2", gw.dataUrl, gw.caPem, { path, headers: auth, timeoutMs: 20_000 });
-          expect(res.status).toBe(200);
-          lists++;
-        }
-      })();
-      const started = performance.now();
-      for (let i = 0; i < COUNT; i += 10)
-        await Promise.all(
-          Array.from({ length: 10 }, (_, j) =>
-            admin("POST", CONFIGMAPS, { apiVersion: "v1", kind: "ConfigMap", metadata: { name: `flood-${i + j}` }, data: { v: VALUE } }),
-          ),
-        );
-      await until(() => fastNames.size === COUNT, `the fast watch to see ${COUNT} configmaps (saw ${fastNames.size})`, 30_000);
-      const watchMs = performance.now() - started;
-      listing = false;
-      await lister;
-      // (Only the count is kept: the 40 MB list itself must not be counted as gateway memory.)
-      const listed = await rawRequest("HTTP/2", gw.dataUrl, gw.caPem, { path, headers: auth, timeoutMs: 20_000 }).then((r) => (r.json?.["items"] as unknown[]).length);
-      expect(listed).toBe(COUNT);
-      const totalMs = performance.now() - started;
-
+    await floodPastStalledWatch({ dataUrl: gw.dataUrl, caPem: gw.caPem, path, auth, member: member! }, async ({ stalled, lists, watchMs, listed, totalMs, grewMiB, catchUp }) => {
+      expect(listed).toBe(FLOOD_COUNT);
       // Every request to the member, stalled or not, rode one connection.
-      expect(connectionsTo(member.port)).toBe(1);
-      const grewMiB = ((await retained(gc)) - before) / 2 ** 20;
+      expect(connectionsTo(member!.port)).toBe(1);
       console.log(
-        `fast watch saw ${COUNT} × 100 KB events in ${Math.round(watchMs)} ms, ${lists} lists meanwhile, final 40 MB list by ${Math.round(totalMs)} ms; ` +
+        `fast watch saw ${FLOOD_COUNT} × 100 KB events in ${Math.round(watchMs)} ms, ${lists} lists meanwhile, final 40 MB list by ${Math.round(totalMs)} ms; ` +
           `gateway process grew ${grewMiB.toFixed(1)} MiB while the stalled watch had 40 MB pending`,
       );
       expect(grewMiB).toBeLessThan(10);
       expect(stalled.readableLength).toBeLessThanOrEqual(64 * 1024);
 
       // Nothing was lost: once it reads, the stalled watch gets every event.
-      const stalledNames = new Set<string>();
-      readEvents(stalled, (e) => e.type === "ADDED" && stalledNames.add(e.object.metadata.name));
-      await until(() => stalledNames.size === COUNT, `the stalled watch to catch up (saw ${stalledNames.size})`, 30_000);
-    } finally {
-      slowSession.close();
-      fastSession.close();
-    }
+      await catchUp();
+    });
   }, 120_000);
 });
