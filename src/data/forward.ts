@@ -10,7 +10,6 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
-import https from "node:https";
 import proxy from "http2-proxy";
 import { forwardH2 } from "./forward-h2.ts";
 import { sanitizeResponseHeaders } from "./headers.ts";
@@ -53,14 +52,7 @@ async function forwardHttp1(req: Req, res: Res, opts: ForwardOptions): Promise<v
   try {
     await (proxy.web as unknown as (req: Req, res: Res, options: object) => Promise<void>)(req, res, {
       onReq: (_req: Req, _defaults: object) => {
-        const proxyReq = https.request({
-          method: req.method,
-          hostname: upstream.hostname,
-          port: upstream.port,
-          path: upstream.basePath + opts.target,
-          headers: opts.headers,
-          agent: upstream.agent,
-        });
+        const proxyReq = upstream.http1({ method: req.method ?? "GET", path: opts.target, headers: opts.headers });
         const connectTimer = setTimeout(
           () => proxyReq.destroy(timeoutError("KUBEGATE_CONNECT_TIMEOUT", "connect timeout")),
           opts.connectTimeoutMs,

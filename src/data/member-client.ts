@@ -6,7 +6,6 @@
  * read and parsed: these are small objects and lists, never watches.
  */
 import { constants, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from "node:http2";
-import https from "node:https";
 import { DataPathError } from "./status.ts";
 import { upstreamFailure } from "./upstream-failure.ts";
 import type { Upstream } from "./upstream.ts";
@@ -115,7 +114,7 @@ function exchange(stream: ClientHttp2Stream, payload: Buffer | undefined, timeou
 
 function requestHttp1(upstream: Upstream, r: MemberRequest, headers: Record<string, string | number>, payload: Buffer | undefined): Promise<MemberResponse> {
   return new Promise((resolve, reject) => {
-    const req = https.request({ method: r.method, hostname: upstream.hostname, port: upstream.port, path: upstream.basePath + r.path, headers, agent: upstream.agent, signal: r.signal });
+    const req = upstream.http1({ method: r.method, path: r.path, headers, signal: r.signal });
     const timer = setTimeout(() => req.destroy(failure("KUBEGATE_RESPONSE_TIMEOUT", "response timeout")), r.timeoutMs);
     req.on("error", (err) => {
       clearTimeout(timer);

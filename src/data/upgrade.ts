@@ -64,7 +64,7 @@ export async function handleUpgrade(ctx: HandlerContext, req: IncomingMessage, s
   try {
     proxyReq = upstream.request({
       method: req.method ?? "GET",
-      path: upstream.basePath + admitted.target,
+      path: admitted.target,
       headers: { ...admitted.headers, connection: "Upgrade", upgrade: req.headers.upgrade! },
       timeout: ctx.responseTimeoutMs,
     });

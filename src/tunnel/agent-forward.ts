@@ -88,7 +88,7 @@ function relayUpgrade(ctx: AgentForwardContext, req: IncomingMessage, socket: Du
     const path = checkPath(req.url);
     const upstream = ctx.upstream();
     const headers: OutgoingHttpHeaders = { ...apiserverHeaders(req.headers, upstream), connection: "Upgrade", upgrade: req.headers.upgrade ?? "" };
-    proxyReq = upstream.request({ method: req.method ?? "GET", path: upstream.basePath + path, headers, timeout: ctx.responseTimeoutMs });
+    proxyReq = upstream.request({ method: req.method ?? "GET", path, headers, timeout: ctx.responseTimeoutMs });
   } catch (err) {
     writeStatusToSocket(socket, err instanceof DataPathError ? err : new DataPathError("internal", "internal error in the kubegate agent"));
     return;
