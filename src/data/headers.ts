@@ -10,7 +10,7 @@
 export type HeaderMap = Record<string, string | string[] | undefined>;
 
 /** RFC 9110 §7.6.1 connection-specific headers, plus HTTP/2's upgrade settings. */
-const HOP_BY_HOP = new Set([
+export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   "connection",
   "keep-alive",
   "proxy-connection",

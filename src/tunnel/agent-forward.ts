@@ -9,6 +9,7 @@ import http, { type IncomingMessage, type OutgoingHttpHeaders } from "node:http"
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import type { Duplex } from "node:stream";
 import { forward } from "../data/forward.ts";
+import { HOP_BY_HOP } from "../data/headers.ts";
 import { upstreamFailure } from "../data/upstream-failure.ts";
 import type { Upstream } from "../data/upstream.ts";
 import { DataPathError, writeStatus, writeStatusToSocket } from "../data/status.ts";
@@ -16,20 +17,8 @@ import type { Logger } from "../log.ts";
 import { headerBlock, splice } from "../net/upgrade-relay.ts";
 import { APISERVER_AUTHORITY } from "./protocol.ts";
 
-/** Hop-by-hop headers, and the two credentials only the agent may set. */
-const DROP = new Set([
-  "authorization",
-  "proxy-authorization",
-  "connection",
-  "keep-alive",
-  "proxy-connection",
-  "transfer-encoding",
-  "te",
-  "trailer",
-  "upgrade",
-  "host",
-  "http2-settings",
-]);
+/** Hop-by-hop headers, Host, and the two credentials only the agent may set. */
+const DROP = new Set([...HOP_BY_HOP, "host", "authorization", "proxy-authorization"]);
 
 export interface AgentForwardContext {
   /** The API server, as it is now (the token may have rotated since the last request). */
