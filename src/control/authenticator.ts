@@ -2,18 +2,17 @@
  * Turns a bearer credential into a Caller: API keys (hashed at rest), the process's own
  * data-plane secret in the embedded mode, or an OIDC ID token from a configured issuer.
  */
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { randomBytes, timingSafeEqual } from "node:crypto";
 import { createRemoteJWKSet, jwtVerify } from "jose";
 import { errors } from "../errors.ts";
+import { hashSecret } from "../store/secret-hash.ts";
 import type { Store } from "../store/types.ts";
 import type { Caller } from "./caller.ts";
 
 /** API key secrets look like this, so they are recognisable in a leak scanner. */
 export const API_KEY_PREFIX = "kgk_";
 
-export function hashSecret(secret: string): string {
-  return createHash("sha256").update(secret).digest("hex");
-}
+export { hashSecret };
 
 /** A new API key secret: prefix plus 256 random bits. */
 export function newApiKeySecret(): string {

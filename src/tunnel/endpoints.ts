@@ -4,7 +4,6 @@
  * authenticated against the synced view with no I/O. Refusals are Kubernetes Status JSON
  * like everything else on this port.
  */
-import { createHash } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import type { Duplex } from "node:stream";
@@ -14,6 +13,7 @@ import { DataPathError, writeStatus, writeStatusToSocket } from "../data/status.
 import type { View } from "../data/view.ts";
 import type { ErrorKind } from "../errors.ts";
 import type { Logger } from "../log.ts";
+import { hashSecret } from "../store/secret-hash.ts";
 import type { TunnelRegistry } from "./gateway.ts";
 import { AGENT_CLUSTER_HEADER, AGENT_VERSION_HEADER, ENROLL_PATH, ROTATE_PATH, TUNNEL_PATH, TUNNEL_PROTOCOL } from "./protocol.ts";
 
@@ -46,8 +46,6 @@ function relayError(err: unknown): DataPathError {
   }
   return new DataPathError("unavailable", "the control plane could not be reached; try again", { detail: (err as Error).message });
 }
-
-const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
 
 /** Enrollment and rotation: POST with the secret as bearer; answers the new credential once. */
 export async function handleAgentRequest(opts: AgentEndpointsOptions, req: Http2ServerRequest, res: Http2ServerResponse): Promise<void> {
@@ -87,14 +85,8 @@ export function handleAgentUpgrade(opts: AgentEndpointsOptions, req: IncomingMes
     return refuse(new DataPathError("invalid", `the agent tunnel upgrades to ${TUNNEL_PROTOCOL}`));
   const credential = bearerToken(req.headers.authorization);
   if (credential === undefined) return refuse(new DataPathError("unauthenticated", "the agent tunnel needs Authorization: Bearer with the agent's credential"));
-  const hash = sha256(credential);
-  let cluster: string | undefined;
-  for (const route of opts.view.clusters.values()) {
-    if (route.mode === "agent" && route.agentCredentialHash !== "" && route.agentCredentialHash === hash) {
-      cluster = route.name;
-      break;
-    }
-  }
+  const hash = hashSecret(credential);
+  const cluster = [...opts.view.clusters.values()].find((r) => r.mode === "agent" && r.agentCredentialHash === hash)?.name;
   if (cluster === undefined)
     return refuse(new DataPathError("unauthenticated", "unknown or replaced agent credential: enroll again with a new bootstrap token", { detail: "agent credential matches no cluster" }));
   const claimed = req.headers[AGENT_CLUSTER_HEADER];
@@ -106,8 +98,7 @@ export function handleAgentUpgrade(opts: AgentEndpointsOptions, req: IncomingMes
   // HTTP/2 takes over the TLS socket's native handle: a write still in flight there when
   // it does trips an assertion inside Node, so the 101 must be flushed first.
   socket.write(`HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: ${TUNNEL_PROTOCOL}\r\n${AGENT_CLUSTER_HEADER}: ${cluster}\r\n\r\n`, (err) => {
-    if (err) return socket.destroy();
-    const registered = cluster;
-    if (registered !== undefined) opts.tunnels.adopt(socket, head, { cluster: registered, credentialHash: hash, agentVersion });
+    if (err) socket.destroy();
+    else opts.tunnels.adopt(socket, head, { cluster, credentialHash: hash, agentVersion });
   });
 }
