@@ -113,14 +113,20 @@ export function createTunnelRegistry(opts: TunnelOptions): TunnelRegistry {
     });
   };
 
-  const startedAt = Date.now();
   const refresh = setInterval(() => {
     for (const cluster of tunnels.keys()) void report(cluster);
-    // An agent that was connected before this process started has had time to reconnect.
-    if (opts.believedReady !== undefined && Date.now() - startedAt >= 3 * heartbeatMs)
-      for (const cluster of opts.believedReady()) if (!tunnels.has(cluster)) void report(cluster);
-  }, Math.min(refreshMs, 3 * heartbeatMs));
+  }, refreshMs);
   refresh.unref();
+  // Every 3 heartbeats, the first after an agent connected before this process started has
+  // had time to reconnect: a cluster believed READY with no tunnel here is OFFLINE.
+  const believedReady = opts.believedReady;
+  const sweep =
+    believedReady === undefined
+      ? undefined
+      : setInterval(() => {
+          for (const cluster of believedReady()) if (!tunnels.has(cluster)) void report(cluster);
+        }, 3 * heartbeatMs);
+  sweep?.unref();
 
   const remove = (t: AgentTunnel) => {
     const list = tunnels.get(t.cluster);
@@ -211,6 +217,7 @@ export function createTunnelRegistry(opts: TunnelOptions): TunnelRegistry {
     close() {
       closed = true;
       clearInterval(refresh);
+      clearInterval(sweep);
       for (const list of tunnels.values()) for (const t of list) t.session.destroy();
       tunnels.clear();
     },
