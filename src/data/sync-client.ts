@@ -5,6 +5,7 @@
 import type { Client } from "@connectrpc/connect";
 import type { DataPlaneSyncService } from "../../gen/kubegate/v1/sync_pb.ts";
 import type { Logger } from "../log.ts";
+import { backoffDelay, sleepUnlessAborted } from "../net/backoff.ts";
 import type { TokenVerifier } from "../token/verifier.ts";
 import { applySync, type View, type ViewChange } from "./view.ts";
 
@@ -36,15 +37,6 @@ export function startSync(opts: SyncOptions): SyncLoop {
   let markReady: () => void = () => undefined;
   const ready = new Promise<void>((resolve) => (markReady = resolve));
 
-  const sleep = (ms: number) =>
-    new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, ms);
-      abort.signal.addEventListener("abort", () => {
-        clearTimeout(t);
-        resolve();
-      });
-    });
-
   const loop = (async () => {
     let failures = 0;
     while (!abort.signal.aborted) {
@@ -67,10 +59,9 @@ export function startSync(opts: SyncOptions): SyncLoop {
       }
       connected = false;
       if (abort.signal.aborted) break;
-      // Full jitter keeps a fleet of replicas from reconnecting in lockstep.
-      const backoff = Math.min(max, initial * 2 ** Math.min(failures, 16));
+      const delay = backoffDelay(failures, initial, max);
       failures++;
-      await sleep(backoff / 2 + Math.random() * (backoff / 2));
+      await sleepUnlessAborted(delay, abort.signal);
     }
   })();
 

@@ -9,6 +9,7 @@ import https from "node:https";
 import type { Duplex } from "node:stream";
 import { createUpstreams } from "../data/upstream.ts";
 import type { Logger } from "../log.ts";
+import { backoffDelay, sleepUnlessAborted } from "../net/backoff.ts";
 import { acceptConnect, createConnectServer, forwardRequest, type AgentForwardContext } from "./agent-forward.ts";
 import { apiserverRoute, loadApiserverTarget, type ApiserverSource } from "./apiserver.ts";
 import { CredentialRejectedError, obtainCredential, type GatewayEndpoint } from "./credential.ts";
@@ -51,12 +52,6 @@ export interface Agent {
   failed: Promise<Error>;
   connected(): boolean;
   stop(): Promise<void>;
-}
-
-/** Full jitter: a fleet of agents does not reconnect in lockstep after a gateway restart. */
-export function backoffDelay(failures: number, initialMs: number, maxMs: number, random = Math.random): number {
-  const cap = Math.min(maxMs, initialMs * 2 ** Math.min(failures, 20));
-  return cap / 2 + random() * (cap / 2);
 }
 
 export async function startAgent(opts: AgentOptions): Promise<Agent> {
@@ -105,17 +100,6 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   let markFailed: (err: Error) => void = () => undefined;
   const ready = new Promise<void>((resolve) => (markReady = resolve));
   const failed = new Promise<Error>((resolve) => (markFailed = resolve));
-
-  const sleep = (ms: number) =>
-    new Promise<void>((resolve) => {
-      const t = setTimeout(done, ms);
-      function done() {
-        clearTimeout(t);
-        abort.signal.removeEventListener("abort", done);
-        resolve();
-      }
-      abort.signal.addEventListener("abort", done);
-    });
 
   /** One tunnel, from dial to close. Resolves when it ends; rejects if it never came up. */
   const runTunnel = (credential: string) =>
@@ -225,7 +209,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
         log.warn({ err: (err as Error).message, code, failures }, "cannot reach the gateway; retrying");
         failures++;
       }
-      await sleep(backoffDelay(failures, initial, max));
+      await sleepUnlessAborted(backoffDelay(failures, initial, max), abort.signal);
     }
   })();
 

@@ -8,7 +8,8 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createLogger } from "../../src/log.ts";
-import { backoffDelay, startAgent, type Agent } from "../../src/tunnel/agent.ts";
+import { backoffDelay } from "../../src/net/backoff.ts";
+import { startAgent, type Agent } from "../../src/tunnel/agent.ts";
 import { MEMBER, startTestGateway, type TestGateway } from "../support/gateway.ts";
 import { rawRequest } from "../support/raw-client.ts";
 
