@@ -3,6 +3,7 @@
  * KUBEGATE_AGENT_<FLAG>, so a pod spec can set them from a ConfigMap or Secret).
  */
 import { readFile } from "node:fs/promises";
+import { parseDuration } from "../config/duration.ts";
 import { createLogger } from "../log.ts";
 import { startAgent } from "../tunnel/agent.ts";
 import { KUBEGATE_VERSION } from "../version.ts";
@@ -29,9 +30,11 @@ const FLAGS = ["gateway", "gateway-ca-file", "cluster", "bootstrap-token-file", 
 const envName = (flag: string) => `KUBEGATE_AGENT_${flag.toUpperCase().replaceAll("-", "_")}`;
 
 function duration(flag: string, text: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(text);
-  if (m === null) throw usageError(`kubegate agent: --${flag} takes a duration such as 720h, 30m or 10s`);
-  return Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as "ms" | "s" | "m" | "h"];
+  try {
+    return parseDuration(text);
+  } catch (err) {
+    throw usageError(`kubegate agent: --${flag}: ${(err as Error).message}`);
+  }
 }
 
 async function readFlagFile(flag: string, path: string): Promise<string> {
