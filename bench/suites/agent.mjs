@@ -66,6 +66,22 @@ async function inBatches(items, limit, fn) {
 }
 
 /** "met" / "NOT met" for a ratio against the target. */
+/** The columns a throughput row (LIST or exec) shares, from the samples of one path. */
+function throughputRow(measure, via, s) {
+  const kubegate = via !== "fake (no kubegate)";
+  return {
+    measure,
+    via,
+    value: median(s.map((x) => x.mbps)),
+    x_direct: undefined,
+    target: undefined,
+    "gateway_cpu_%": kubegate ? median(s.map((x) => x.gatewayPct)) : undefined,
+    "agent_cpu_%": via === "agent" ? median(s.map((x) => x.agentPct)) : undefined,
+    "fake_cpu_%": median(s.map((x) => x.fakePct)),
+    "kubegate_cpu_ms/MB": kubegate ? median(s.map((x) => x.msPerMB)) : undefined,
+  };
+}
+
 const verdict = (ratio) => (ratio >= TARGET_RATIO ? "met" : "NOT met");
 
 export default {
@@ -294,18 +310,9 @@ export default {
     for (const http of ["h2", "h1"]) {
       const row = (via) => {
         const s = listSamples.get(`${via} ${http}`);
-        const kubegate = via !== "fake (no kubegate)";
         return {
-          measure: `${(listSize / 1e6).toFixed(0)} MB LIST ${http === "h2" ? "HTTP/2" : "HTTP/1.1"} (MB/s)`,
-          via,
-          value: median(s.map((x) => x.mbps)),
-          x_direct: undefined,
-          target: undefined,
-          "gateway_cpu_%": kubegate ? median(s.map((x) => x.gatewayPct)) : undefined,
-          "agent_cpu_%": via === "agent" ? median(s.map((x) => x.agentPct)) : undefined,
-          "fake_cpu_%": median(s.map((x) => x.fakePct)),
-          "kubegate_cpu_ms/MB": kubegate ? median(s.map((x) => x.msPerMB)) : undefined,
-          rss_growth_MiB: kubegate ? Math.max(...s.map((x) => x.growthMiB)) : undefined,
+          ...throughputRow(`${(listSize / 1e6).toFixed(0)} MB LIST ${http === "h2" ? "HTTP/2" : "HTTP/1.1"} (MB/s)`, via, s),
+          rss_growth_MiB: via !== "fake (no kubegate)" ? Math.max(...s.map((x) => x.growthMiB)) : undefined,
         };
       };
       const [fakeRow, direct, viaAgent] = ["fake (no kubegate)", "direct", "agent"].map(row);
@@ -363,22 +370,10 @@ export default {
         });
       }
     }
-    const execRow = (via) => {
-      const s = execSamples.get(via);
-      const kubegate = via !== "fake (no kubegate)";
-      return {
-        measure: `exec cat ${plan.execBytes / 2 ** 20} MiB, WebSocket (MB/s)`,
-        via,
-        value: median(s.map((x) => x.mbps)),
-        x_direct: undefined,
-        target: undefined,
-        "gateway_cpu_%": kubegate ? median(s.map((x) => x.gatewayPct)) : undefined,
-        "agent_cpu_%": via === "agent" ? median(s.map((x) => x.agentPct)) : undefined,
-        "fake_cpu_%": median(s.map((x) => x.fakePct)),
-        "kubegate_cpu_ms/MB": kubegate ? median(s.map((x) => x.msPerMB)) : undefined,
-        lost_tail_runs: lostTail.get(via).length,
-      };
-    };
+    const execRow = (via) => ({
+      ...throughputRow(`exec cat ${plan.execBytes / 2 ** 20} MiB, WebSocket (MB/s)`, via, execSamples.get(via)),
+      lost_tail_runs: lostTail.get(via).length,
+    });
     const [execFake, execDirect, execAgent] = ["fake (no kubegate)", "direct", "agent"].map(execRow);
     execDirect.x_direct = 1;
     execAgent.x_direct = execAgent.value / execDirect.value;
