@@ -1,7 +1,7 @@
 /**
  * Forwards one ordinary request to the member as a stream on a pooled HTTP/2 session:
  * headers converted to HTTP/2, the body piped with backpressure both ways, no timeout once
- * the response has started. A redirect is never passed on; a stream that fails before its
+ * the response has started. A redirect is never passed on (304 is no redirect); a stream that fails before its
  * response becomes the same Status the HTTP/1.1 path gives; one that fails mid-stream
  * cuts the client's response so it knows the body is incomplete.
  */
@@ -9,7 +9,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { constants, type ClientHttp2Stream, type Http2ServerRequest, type Http2ServerResponse, type IncomingHttpHeaders, type OutgoingHttpHeaders } from "node:http2";
 import type { ForwardOptions } from "./forward.ts";
 import { abortResponse, DataPathError } from "./status.ts";
-import { upstreamFailure } from "./upstream-failure.ts";
+import { redirectRefusal, upstreamFailure } from "./upstream-failure.ts";
 
 type Req = IncomingMessage | Http2ServerRequest;
 type Res = ServerResponse | Http2ServerResponse;
@@ -107,9 +107,9 @@ function exchange(req: Req, res: Res, stream: ClientHttp2Stream, opts: ForwardOp
       clearTimeout(timer);
       const status = Number(headers[":status"]);
       opts.onResponse(status);
-      if (status >= 300 && status < 400) {
-        // Following or relaying a redirect could send the client, or our credential, elsewhere.
-        failure = new DataPathError("badGateway", `cluster ${JSON.stringify(cluster)} answered with a redirect (${status}), which kubegate does not follow or pass on`);
+      const redirect = redirectRefusal(cluster, status);
+      if (redirect !== undefined) {
+        failure = redirect;
         stream.close(NGHTTP2_CANCEL);
         return;
       }

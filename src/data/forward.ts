@@ -1,6 +1,7 @@
 /**
  * Forwards one ordinary request to the member, streaming both ways with no buffering and
- * no timeout once the response has started. Redirects are never passed on; connection
+ * no timeout once the response has started. Redirects are never passed on (304 Not
+ * Modified is no redirect and passes); connection
  * failures become a Status that names the cluster.
  *
  * HTTP/2 to the member (forward-h2.ts) is the usual path: kube-apiserver offers h2, and
@@ -14,7 +15,7 @@ import proxy from "http2-proxy";
 import { forwardH2 } from "./forward-h2.ts";
 import { sanitizeResponseHeaders } from "./headers.ts";
 import { abortResponse, DataPathError } from "./status.ts";
-import { upstreamFailure } from "./upstream-failure.ts";
+import { redirectRefusal, upstreamFailure } from "./upstream-failure.ts";
 import type { Upstream } from "./upstream.ts";
 
 export { upstreamFailure } from "./upstream-failure.ts";
@@ -48,7 +49,7 @@ export async function forward(req: Req, res: Res, opts: ForwardOptions): Promise
 /** The HTTP/1.1 path, over the cluster's keep-alive pool. */
 async function forwardHttp1(req: Req, res: Res, opts: ForwardOptions): Promise<void> {
   const { upstream } = opts;
-  let redirected: number | undefined;
+  let redirected: DataPathError | undefined;
   try {
     await (proxy.web as unknown as (req: Req, res: Res, options: object) => Promise<void>)(req, res, {
       onReq: (_req: Req, _defaults: object) => {
@@ -75,9 +76,8 @@ async function forwardHttp1(req: Req, res: Res, opts: ForwardOptions): Promise<v
       onRes: (_req: Req, _res: Res, proxyRes: IncomingMessage) => {
         const status = proxyRes.statusCode ?? 502;
         opts.onResponse(status);
-        if (status >= 300 && status < 400) {
-          // Following or relaying a redirect could send the client, or our credential, elsewhere.
-          redirected = status;
+        redirected = redirectRefusal(upstream.cluster, status);
+        if (redirected !== undefined) {
           proxyRes.destroy();
           throw Object.assign(new Error("redirect"), { code: "KUBEGATE_REDIRECT" });
         }
@@ -89,8 +89,7 @@ async function forwardHttp1(req: Req, res: Res, opts: ForwardOptions): Promise<v
       },
     });
   } catch (err) {
-    if (redirected !== undefined)
-      throw new DataPathError("badGateway", `cluster ${JSON.stringify(upstream.cluster)} answered with a redirect (${redirected}), which kubegate does not follow or pass on`);
+    if (redirected !== undefined) throw redirected;
     const e = err as NodeJS.ErrnoException & { statusCode?: number };
     if (res.headersSent) {
       // Mid-stream: the client sees its stream end abruptly, as with the member itself.

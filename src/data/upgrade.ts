@@ -10,7 +10,7 @@ import type { Duplex } from "node:stream";
 import { headerBlock, splice } from "../net/upgrade-relay.ts";
 import { admit, type AdmitFacts } from "./admit.ts";
 import { auditSession, recordOutcome } from "./audit.ts";
-import { upstreamFailure } from "./forward.ts";
+import { redirectRefusal, upstreamFailure } from "./upstream-failure.ts";
 import type { HandlerContext } from "./handler.ts";
 import { sanitizeResponseHeaders } from "./headers.ts";
 import { DataPathError, writeStatusToSocket } from "./status.ts";
@@ -94,12 +94,11 @@ export async function handleUpgrade(ctx: HandlerContext, req: IncomingMessage, s
   proxyReq.on("response", (res) => {
     removeSession?.();
     removeSession = undefined;
-    if ((res.statusCode ?? 0) >= 300 && (res.statusCode ?? 0) < 400) {
-      // As for ordinary requests: a redirect could lead the client, or a credential, elsewhere.
+    // As for ordinary requests: a redirect could lead the client, or a credential, elsewhere.
+    const redirect = redirectRefusal(admitted.cluster, res.statusCode ?? 0);
+    if (redirect !== undefined) {
       res.destroy();
-      refuse(
-        new DataPathError("badGateway", `cluster ${JSON.stringify(admitted.cluster)} answered with a redirect (${res.statusCode}), which kubegate does not follow or pass on`),
-      );
+      refuse(redirect);
       return;
     }
     // The member refused the upgrade: relay its answer, then close so nothing else rides on it.

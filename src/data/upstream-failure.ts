@@ -29,3 +29,15 @@ export function upstreamFailure(cluster: string, err: NodeJS.ErrnoException & { 
     return new DataPathError("unavailable", `cluster ${name} is unreachable`, { detail });
   return new DataPathError(err.statusCode === 503 ? "unavailable" : "badGateway", `cluster ${name} closed the connection unexpectedly`, { detail });
 }
+
+/**
+ * The refusal for a member's redirect (301, 302, 303, 307, 308 and the rest of 3xx), or
+ * undefined when the status may pass. Following or relaying a redirect could send the
+ * client, or our credential, elsewhere (CVE-2020-8559). 304 Not Modified is no redirect:
+ * it answers a conditional request (kubectl revalidates its discovery and OpenAPI cache
+ * with If-None-Match) and passes on as the member sent it.
+ */
+export function redirectRefusal(cluster: string, status: number): DataPathError | undefined {
+  if (status < 300 || status >= 400 || status === 304) return undefined;
+  return new DataPathError("badGateway", `cluster ${JSON.stringify(cluster)} answered with a redirect (${status}), which kubegate does not follow or pass on`);
+}

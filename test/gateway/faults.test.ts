@@ -235,14 +235,14 @@ describe.runIf(enabled)("member faults", () => {
     });
   });
 
-  it("member redirecting: 502, no Location, not followed", async () => {
-    for (const protocol of PROTOCOLS) {
-      const path = `${MEMBER_PATH}/redirected`;
-      const hook = gw.fake.hooks.redirect("https://evil.example/steal", { path });
+  it("member redirecting (301, 302, 303, 307, 308): 502, no Location, not followed", async () => {
+    for (const protocol of PROTOCOLS) for (const code of [301, 302, 303, 307, 308]) {
+      const path = `${MEMBER_PATH}/redirected-${code}`;
+      const hook = gw.fake.hooks.redirect("https://evil.example/steal", { path }, code);
       const before = gw.fake.requests.length;
       const res = await req(protocol, `/clusters/member${path}`);
       expect(hook.hits).toBe(1);
-      expectStatus(res, 502, /^cluster "member" answered with a redirect/);
+      expectStatus(res, 502, new RegExp(`^cluster "member" answered with a redirect \\(${code}\\)`));
       expect(res.headers["location"]).toBeUndefined();
       expect(res.body).not.toContain("evil.example");
       // One request reached the member; the gateway made no second one anywhere.
