@@ -6,8 +6,9 @@
 import type { IncomingHttpHeaders } from "node:http";
 import type { RateLimiter } from "../net/rate-limit.ts";
 import type { GatewayClaims } from "../token/claims.ts";
-import { authenticate, bearerToken, tokenGrants, webSocketBearer, type AccessOptions } from "./access.ts";
+import { authenticate, bearerToken, liveGrants, webSocketBearer, type AccessOptions } from "./access.ts";
 import { authorize, type GrantView } from "./authorize.ts";
+import { forbidden } from "./forbidden.ts";
 import { impersonationHeaders, queryCarriesToken, sanitizeRequestHeaders } from "./headers.ts";
 import { parseRequestInfo, type RequestInfo } from "./request-info.ts";
 import { parseRoute } from "./route.ts";
@@ -69,8 +70,8 @@ export async function admit(
   facts.info = info;
   if (queryCarriesToken(route.query, caller.token))
     throw new DataPathError("invalid", "the kubegate token must not be sent in the query string", { status: 400 });
-  const decision = authorize(info, tokenGrants(ctx.access.view, caller.claims), route.cluster, new Date(ctx.access.clock()));
-  if (!decision.allowed) throw new DataPathError("forbidden", decision.message, { detail: decision.reason });
+  const decision = authorize(info, liveGrants(ctx.access.view, caller.claims), route.cluster, new Date(ctx.access.clock()));
+  if (!decision.allowed) throw forbidden(info, `${ctx.impersonationPrefix}${caller.claims.sub}`, decision.message, decision.reason);
   const upstream = ctx.upstreams.get(caller.cluster);
   const headers: Record<string, string | string[]> = {
     ...sanitizeRequestHeaders(req.headers, { keepUpgrade: req.upgrade }),

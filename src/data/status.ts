@@ -15,7 +15,16 @@ export interface StatusBody {
   message: string;
   reason: string;
   code: number;
-  details?: { retryAfterSeconds?: number };
+  details?: StatusDetails;
+}
+
+/** What a Status says about the object it is about, as Kubernetes' StatusDetails. */
+export interface StatusDetails {
+  name?: string;
+  group?: string;
+  /** The resource, as the API server fills it (e.g. "configmaps"). */
+  kind?: string;
+  retryAfterSeconds?: number;
 }
 
 /** A refusal on the data path: what kind (from the error catalogue), and words for the client. */
@@ -27,16 +36,21 @@ export class DataPathError extends Error {
   /** For the audit log only. */
   readonly detail: string;
   readonly retryAfterSeconds: number | undefined;
-  constructor(kind: ErrorKind, message: string, opts: { status?: number; detail?: string; retryAfterSeconds?: number } = {}) {
+  /** The object the refusal is about, for the Status' details. */
+  readonly details: StatusDetails | undefined;
+  constructor(kind: ErrorKind, message: string, opts: { status?: number; detail?: string; retryAfterSeconds?: number; details?: StatusDetails } = {}) {
     super(message);
     this.kind = kind;
     this.status = opts.status ?? kinds[kind].http;
     this.detail = opts.detail ?? message;
     this.retryAfterSeconds = opts.retryAfterSeconds;
+    this.details = opts.details;
   }
 }
 
 export function statusBody(err: DataPathError): StatusBody {
+  const details: StatusDetails = { ...err.details };
+  if (err.retryAfterSeconds !== undefined) details.retryAfterSeconds = err.retryAfterSeconds;
   return {
     kind: "Status",
     apiVersion: "v1",
@@ -45,7 +59,7 @@ export function statusBody(err: DataPathError): StatusBody {
     message: err.message,
     reason: kinds[err.kind].reason,
     code: err.status,
-    ...(err.retryAfterSeconds === undefined ? {} : { details: { retryAfterSeconds: err.retryAfterSeconds } }),
+    ...(Object.keys(details).length === 0 ? {} : { details }),
   };
 }
 
