@@ -7,7 +7,7 @@ import type { GatewayClaims } from "../token/claims.ts";
 import { TokenError, type TokenVerifier } from "../token/verifier.ts";
 import type { GrantView } from "./authorize.ts";
 import { DataPathError } from "./status.ts";
-import { subjectKey, type ClusterRouteView, type View } from "./view.ts";
+import { grantHolderKey, subjectKey, type ClusterRouteView, type View } from "./view.ts";
 
 export interface AccessOptions {
   view: View;
@@ -51,13 +51,20 @@ export function revocation(view: View, claims: GatewayClaims): string | undefine
   return undefined;
 }
 
-/** The grants the token was minted under, as the view knows them now. */
-export function tokenGrants(view: View, claims: GatewayClaims): GrantView[] {
+/**
+ * The grants that decide a request: the live grants of the token's subject (its user and
+ * its groups) on the token's cluster, as the sync stream delivers them. The token proves
+ * who and which cluster, not which grants: a grant created after it was minted counts at
+ * once, and a revoked one stops at once, whatever grant ids the token carries.
+ */
+export function liveGrants(view: View, claims: GatewayClaims): GrantView[] {
   const out: GrantView[] = [];
-  for (const id of claims.grants) {
-    const g = view.grants.get(id);
-    if (g !== undefined && g.cluster === claims.aud) out.push(g);
-  }
+  const collect = (subject: string) => {
+    const ids = view.grantsByHolder.get(grantHolderKey(claims.aud, subject));
+    if (ids !== undefined) for (const id of ids) out.push(view.grants.get(id)!);
+  };
+  collect(subjectKey("user", claims.sub));
+  for (const g of claims.groups) collect(subjectKey("group", g));
   return out;
 }
 

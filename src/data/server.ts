@@ -8,7 +8,7 @@ import type { ListenAddress } from "../config/serve-config.ts";
 import { listen } from "../net/listener.ts";
 import type { TlsMaterial } from "../tls/material.ts";
 import { handleAgentRequest, handleAgentUpgrade, isAgentPath, type AgentEndpointsOptions } from "../tunnel/endpoints.ts";
-import { checkFresh, revocation, tokenGrants } from "./access.ts";
+import { checkFresh, revocation, liveGrants } from "./access.ts";
 import { authorize } from "./authorize.ts";
 import { handleRequest, type HandlerContext } from "./handler.ts";
 import type { LiveSession } from "./sessions.ts";
@@ -45,7 +45,7 @@ export function sessionVerdict(ctx: HandlerContext, s: LiveSession, cutOnTokenEx
   if (revoked !== undefined) return revoked;
   const now = clock();
   if (cutOnTokenExpiry && s.claims.exp * 1000 <= now) return "token expired";
-  const decision = authorize(s.info, tokenGrants(view, s.claims), s.cluster, new Date(now));
+  const decision = authorize(s.info, liveGrants(view, s.claims), s.cluster, new Date(now));
   return decision.allowed ? undefined : decision.reason;
 }
 

@@ -80,6 +80,32 @@ function grantFromProto(g: Grant): GrantView {
 
 export const subjectKey = (kind: "user" | "group", name: string) => `${kind}:${name}`;
 
+/** The index key for one subject's grants on one cluster (NUL: in neither a name nor a subject). */
+export const grantHolderKey = (cluster: string, subject: string) => `${cluster}\0${subject}`;
+
+function holderOf(g: GrantView): string {
+  return grantHolderKey(g.cluster, subjectKey(g.subject?.kind ?? "user", g.subject?.name ?? ""));
+}
+
+function putGrant(view: View, g: GrantView): void {
+  removeGrant(view, g.id);
+  view.grants.set(g.id, g);
+  const key = holderOf(g);
+  const ids = view.grantsByHolder.get(key);
+  if (ids === undefined) view.grantsByHolder.set(key, new Set([g.id]));
+  else ids.add(g.id);
+}
+
+function removeGrant(view: View, id: string): void {
+  const old = view.grants.get(id);
+  if (old === undefined) return;
+  view.grants.delete(id);
+  const key = holderOf(old);
+  const ids = view.grantsByHolder.get(key);
+  ids?.delete(id);
+  if (ids?.size === 0) view.grantsByHolder.delete(key);
+}
+
 export interface View {
   revision: number;
   issuer: string;
@@ -87,6 +113,8 @@ export interface View {
   lastHeardAt: number;
   clusters: Map<string, ClusterRouteView>;
   grants: Map<string, GrantView>;
+  /** grantHolderKey(cluster, subject) → ids of that subject's grants on that cluster. */
+  grantsByHolder: Map<string, Set<string>>;
   /** jti → expiry (ms). */
   revokedTokens: Map<string, number>;
   /** "user:alice" | "group:dev" → revoked at (ms). */
@@ -101,6 +129,7 @@ export function createView(): View {
     lastHeardAt: 0,
     clusters: new Map(),
     grants: new Map(),
+    grantsByHolder: new Map(),
     revokedTokens: new Map(),
     revokedSubjects: new Map(),
     keys: new Map(),
@@ -115,6 +144,7 @@ export function applySync(view: View, msg: WatchStateResponse, now: number): Vie
     change.grants.push(...view.grants.keys());
     view.clusters.clear();
     view.grants.clear();
+    view.grantsByHolder.clear();
     view.revokedTokens.clear();
     view.revokedSubjects.clear();
     view.keys.clear();
@@ -130,11 +160,11 @@ export function applySync(view: View, msg: WatchStateResponse, now: number): Vie
   for (const k of msg.signingKeys) view.keys.set(k.kid, { kid: k.kid, x: k.x });
   for (const kid of msg.removedKeyIds) view.keys.delete(kid);
   for (const g of msg.grants) {
-    view.grants.set(g.id, grantFromProto(g));
+    putGrant(view, grantFromProto(g));
     change.grants.push(g.id);
   }
   for (const id of msg.removedGrants) {
-    view.grants.delete(id);
+    removeGrant(view, id);
     change.grants.push(id);
   }
   for (const t of msg.tokenRevocations) {
