@@ -1,7 +1,8 @@
 /**
- * The whole path for data-plane tests: a fake member cluster, kubegate (control and data
- * plane in one process, as `kubegate serve` runs them) on port 0 in a temp dir, the
- * member registered in direct mode, and helpers to make users with grants and kubeconfigs.
+ * The whole path for data-plane tests: a member cluster (the fake, or a real
+ * kube-apiserver), kubegate (control and data plane in one process, as `kubegate serve`
+ * runs them) on port 0 in a temp dir, the member registered in direct or agent mode, and
+ * helpers to make users with grants and kubeconfigs.
  */
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -15,7 +16,8 @@ import { resolveServeConfig } from "../../src/config/serve-config.ts";
 import { createLogger } from "../../src/log.ts";
 import { startKubegate, type Kubegate } from "../../src/serve/kubegate.ts";
 import { startAgent, type Agent, type AgentOptions } from "../../src/tunnel/agent.ts";
-import { clusterRoleBinding, roleBinding, startFakeApiserver, type FakeApiserver, type FakeApiserverOptions } from "./fake-apiserver/index.ts";
+import { clusterRoleBinding, roleBinding, startFakeApiserver, type FakeApiserver, type FakeApiserverOptions, type KubeObject } from "./fake-apiserver/index.ts";
+import type { KubeApiserver } from "./kube-apiserver.ts";
 
 export type RoleName = "view" | "edit" | "admin" | "cluster-admin";
 const ROLES: Record<RoleName, Role> = { view: Role.VIEW, edit: Role.EDIT, admin: Role.ADMIN, "cluster-admin": Role.CLUSTER_ADMIN };
@@ -31,8 +33,33 @@ export interface TestUser {
   kubeconfig(opts?: { namespace?: string; ttlMs?: number; clusters?: string[] }): Promise<string>;
 }
 
-export interface TestGateway {
-  fake: FakeApiserver;
+/** What the gateway needs of a member cluster, fake or real. */
+export interface Member {
+  url: string;
+  caPem: string;
+  /** The credential kubegate reaches the member with: allowed to impersonate. */
+  gatewayToken: string;
+  /** A kubeconfig for that token (the agent's, out of cluster). */
+  gatewayKubeconfig(): Promise<string>;
+  /** Creates (or replaces) RBAC objects in the member, as its admin. */
+  seed(objects: KubeObject[]): Promise<void>;
+  /** Stops the member, when the gateway owns it. */
+  close(): Promise<void>;
+}
+
+export interface GatewayOptions {
+  flags?: Record<string, string>;
+  clusterName?: string;
+  /** "agent": the member is registered in agent mode and reached through an in-process agent. */
+  mode?: "direct" | "agent";
+  manageRbac?: boolean;
+  agent?: Partial<AgentOptions>;
+  /** Agent mode: false registers the cluster but starts no in-process agent (the test runs its own). */
+  startAgent?: boolean;
+}
+
+export interface MemberGateway {
+  member: Member;
   kubegate: Kubegate;
   dataUrl: string;
   caPem: string;
@@ -40,7 +67,7 @@ export interface TestGateway {
   admin: KubegateClients;
   /** Every log line, parsed. */
   logs: Record<string, unknown>[];
-  /** Creates an API key, a grant, and the matching RBAC binding in the fake member. */
+  /** Creates an API key, a grant, and the matching RBAC binding in the member. */
   user(name: string, opts?: { role?: RoleName; namespaces?: string[]; groups?: string[]; cluster?: string; bindRbac?: boolean }): Promise<TestUser>;
   /** Agent mode: the running in-process agent (replaced by restartAgent). */
   agent?: Agent;
@@ -53,22 +80,57 @@ export interface TestGateway {
   close(): Promise<void>;
 }
 
+/** A gateway in front of the fake member, which it owns. */
+export interface TestGateway extends MemberGateway {
+  fake: FakeApiserver;
+}
+
+/** A gateway in front of a real kube-apiserver shared by the test file (not closed with it). */
+export interface RealGateway extends MemberGateway {
+  apiserver: KubeApiserver;
+}
+
 export const MEMBER = "member";
 
-export async function startTestGateway(
-  opts: {
-    fake?: FakeApiserverOptions;
-    flags?: Record<string, string>;
-    clusterName?: string;
-    /** "agent": the member is registered in agent mode and reached through an in-process agent. */
-    mode?: "direct" | "agent";
-    manageRbac?: boolean;
-    agent?: Partial<AgentOptions>;
-    /** Agent mode: false registers the cluster but starts no in-process agent (the test runs its own). */
-    startAgent?: boolean;
-  } = {},
-): Promise<TestGateway> {
+export async function startTestGateway(opts: GatewayOptions & { fake?: FakeApiserverOptions } = {}): Promise<TestGateway> {
   const fake = await startFakeApiserver({ gateway: true, ...opts.fake });
+  const member: Member = {
+    url: fake.url,
+    caPem: fake.caPem,
+    gatewayToken: fake.gatewayToken!,
+    gatewayKubeconfig: () => fake.kubeconfig({ token: fake.gatewayToken! }, "agent-kubeconfig.json"),
+    seed: async (objects) => void fake.seed(...objects),
+    close: () => fake.close(),
+  };
+  try {
+    // Object.assign, not a spread: it keeps the `agent` getter live.
+    return Object.assign(await startGateway(member, opts), { fake });
+  } catch (err) {
+    await fake.close();
+    throw err;
+  }
+}
+
+/** The gateway in front of a real kube-apiserver; the caller starts and stops the API server. */
+export async function startRealGateway(apiserver: KubeApiserver, opts: GatewayOptions = {}): Promise<RealGateway> {
+  const member: Member = {
+    url: apiserver.url,
+    caPem: apiserver.caPem,
+    gatewayToken: apiserver.gatewayToken,
+    gatewayKubeconfig: () => apiserver.kubeconfig("agent", { token: apiserver.gatewayToken }),
+    async seed(objects) {
+      for (const obj of objects) {
+        const ns = obj.metadata?.namespace;
+        if (ns !== undefined) await apiserver.namespace(ns);
+        await apiserver.apply(obj);
+      }
+    },
+    close: async () => undefined,
+  };
+  return Object.assign(await startGateway(member, opts), { apiserver });
+}
+
+async function startGateway(member: Member, opts: GatewayOptions): Promise<MemberGateway> {
   const dir = await mkdtemp(join(tmpdir(), "kubegate-gw-"));
   const config = resolveServeConfig(
     { "data-dir": dir, "control-listen": "127.0.0.1:0", "data-listen": "127.0.0.1:0", "sync-heartbeat": "1s", ...opts.flags },
@@ -95,8 +157,8 @@ export async function startTestGateway(
   if (opts.mode === "agent") {
     const registered = await admin.clusters.registerCluster({ name: clusterName, mode: { case: "agent", value: {} }, manageRbac: opts.manageRbac ?? false });
     bootstrapToken = registered.agentBootstrapToken;
-    // The agent reaches the fake as the gateway identity would: a token allowed to impersonate.
-    const memberKubeconfig = await fake.kubeconfig({ token: fake.gatewayToken! }, "agent-kubeconfig.json");
+    // The agent reaches the member as the gateway identity would: a token allowed to impersonate.
+    const memberKubeconfig = await member.gatewayKubeconfig();
     const base: AgentOptions = {
       gatewayUrl: data.url,
       gatewayCaPem: control.tls.caPem,
@@ -120,7 +182,7 @@ export async function startTestGateway(
   } else {
     await admin.clusters.registerCluster({
       name: clusterName,
-      mode: { case: "direct", value: { serverUrl: fake.url, caPem: fake.caPem, credential: { kind: { case: "bearerToken", value: fake.gatewayToken! } } } },
+      mode: { case: "direct", value: { serverUrl: member.url, caPem: member.caPem, credential: { kind: { case: "bearerToken", value: member.gatewayToken } } } },
       manageRbac: opts.manageRbac ?? false,
     });
   }
@@ -136,7 +198,7 @@ export async function startTestGateway(
   let files = 0;
 
   return {
-    fake,
+    member,
     kubegate,
     dataUrl: data.url,
     caPem: control.tls.caPem,
@@ -159,8 +221,8 @@ export async function startTestGateway(
       if (o.bindRbac !== false) {
         // Direct-mode RBAC is the admin's job: bind the impersonated user in the member.
         const subject = [{ kind: "User" as const, name: `${config.impersonationPrefix}${name}` }];
-        if ((o.namespaces ?? []).length === 0) fake.seed(clusterRoleBinding(`kubegate-${name}`, role, subject));
-        else for (const ns of o.namespaces!) fake.seed(roleBinding(ns, `kubegate-${name}`, { kind: "ClusterRole", name: role }, subject));
+        if ((o.namespaces ?? []).length === 0) await member.seed([clusterRoleBinding(`kubegate-${name}`, role, subject)]);
+        else await member.seed(o.namespaces!.map((ns) => roleBinding(ns, `kubegate-${name}`, { kind: "ClusterRole", name: role }, subject)));
       }
       await until(() => data.view.grants.has(grant.id));
       const clients = createKubegateClients({ baseUrl: control.url, caPem: control.tls.caPem, credential: key });
@@ -188,7 +250,7 @@ export async function startTestGateway(
     async close() {
       await agent?.stop();
       await kubegate.close(500);
-      await fake.close();
+      await member.close();
       await rm(dir, { recursive: true, force: true });
     },
   };
