@@ -8,6 +8,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { constants, type ClientHttp2Stream, type Http2ServerRequest, type Http2ServerResponse, type IncomingHttpHeaders, type OutgoingHttpHeaders } from "node:http2";
 import type { ForwardOptions } from "./forward.ts";
+import { bodyFeed, type BodyFeed } from "./body-replay.ts";
 import { abortResponse, DataPathError } from "./status.ts";
 import { redirectRefusal, upstreamFailure } from "./upstream-failure.ts";
 
@@ -16,7 +17,7 @@ type Res = ServerResponse | Http2ServerResponse;
 
 const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR, NGHTTP2_REFUSED_STREAM } = constants;
 
-/** Attempts for a body-less request the member refused unprocessed (a GOAWAY racing it). */
+/** Attempts for a request the member refused unprocessed (a GOAWAY racing it); a body is sent again from its copy. */
 const ATTEMPTS = 3;
 
 /**
@@ -71,7 +72,7 @@ function clientClosed(): DataPathError {
 type Outcome = "done" | "refused";
 
 /** Relays one opened stream's response to the client. */
-function exchange(req: Req, res: Res, stream: ClientHttp2Stream, opts: ForwardOptions, endStream: boolean): Promise<Outcome> {
+function exchange(res: Res, stream: ClientHttp2Stream, opts: ForwardOptions, body: BodyFeed | undefined): Promise<Outcome> {
   const cluster = opts.upstream.cluster;
   return new Promise<Outcome>((resolve, reject) => {
     let started = false;
@@ -105,6 +106,7 @@ function exchange(req: Req, res: Res, stream: ClientHttp2Stream, opts: ForwardOp
 
     stream.on("response", (headers: IncomingHttpHeaders) => {
       clearTimeout(timer);
+      body?.answered();
       const status = Number(headers[":status"]);
       opts.onResponse(status);
       const redirect = redirectRefusal(cluster, status);
@@ -157,10 +159,10 @@ function exchange(req: Req, res: Res, stream: ClientHttp2Stream, opts: ForwardOp
       if (failure instanceof DataPathError) return settle(failure);
       if (clientGone(res)) return settle(clientClosed());
       // Refused unprocessed (the member sent GOAWAY as we opened it): safe to send again.
-      if (stream.rstCode === NGHTTP2_REFUSED_STREAM && endStream) return settle("refused");
+      if (stream.rstCode === NGHTTP2_REFUSED_STREAM) return settle("refused");
       settle(upstreamFailure(cluster, failure ?? streamClosed(stream.rstCode)));
     });
-    if (!endStream) req.pipe(stream);
+    body?.sendTo(stream);
   });
 }
 
@@ -175,6 +177,7 @@ export async function forwardH2(req: Req, res: Res, opts: ForwardOptions): Promi
   const endStream = method === "GET" || method === "HEAD" || method === "OPTIONS";
   // Hold the body until a stream can take it (a new session may be connecting).
   if (!endStream) req.pause();
+  const body = endStream ? undefined : bodyFeed(req);
   const headers = h2RequestHeaders(opts.headers, method, upstream.basePath + opts.target, upstream.authority);
   for (let attempt = 1; ; attempt++) {
     let stream: ClientHttp2Stream | undefined;
@@ -189,8 +192,9 @@ export async function forwardH2(req: Req, res: Res, opts: ForwardOptions): Promi
       if (err instanceof DataPathError) throw err;
       throw upstreamFailure(upstream.cluster, err as NodeJS.ErrnoException);
     }
-    const outcome = await exchange(req, res, stream, opts, endStream);
+    const outcome = await exchange(res, stream, opts, body);
     if (outcome === "done") return true;
-    if (attempt >= ATTEMPTS) throw upstreamFailure(upstream.cluster, streamClosed(NGHTTP2_REFUSED_STREAM));
+    // A refused body too large to have been kept cannot be sent again.
+    if (attempt >= ATTEMPTS || (body !== undefined && !body.replayable())) throw upstreamFailure(upstream.cluster, streamClosed(NGHTTP2_REFUSED_STREAM));
   }
 }
