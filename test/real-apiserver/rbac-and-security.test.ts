@@ -122,14 +122,14 @@ describe.runIf(enabled).each(["direct", "agent"] as const)("manage_rbac on a rea
   });
 });
 
-describe.runIf(enabled)("the data-path rules on a real kube-apiserver", () => {
-  const cluster = "secure";
-  const ns = "secure";
+describe.runIf(enabled).each(["direct", "agent"] as const)("the data-path rules on a real kube-apiserver (%s mode)", (mode) => {
+  const cluster = `secure-${mode}`;
+  const ns = `secure-${mode}`;
   let gw: RealGateway;
   let token: string;
   beforeAll(async () => {
     await apiserver.namespace(ns);
-    gw = await startRealGateway(apiserver, { clusterName: cluster });
+    gw = await startRealGateway(apiserver, { mode, clusterName: cluster });
     token = await (await gw.user("sam", { role: "edit", namespaces: [ns], groups: ["dev"] })).token();
   });
   afterAll(() => gw?.close());
@@ -195,6 +195,28 @@ describe.runIf(enabled)("the data-path rules on a real kube-apiserver", () => {
       expect((await rawRequest("HTTP/2", gw.dataUrl, gw.caPem, { path, headers: { authorization: `Bearer ${token}` } })).status).toBe(400);
     const other = await rawRequest("HTTP/2", gw.dataUrl, gw.caPem, { path: "/clusters/elsewhere/api", headers: { authorization: `Bearer ${token}` } });
     expect(other.status).toBe(404);
+  });
+
+  it("a conditional GET gets the API server's 304 with its ETag and no body; a stale ETag gets the document", async () => {
+    for (const protocol of ["HTTP/2", "HTTP/1.1"] as const) {
+      // OpenAPI v2, and aggregated discovery (which kubectl asks for), as kubectl's cache revalidates them.
+      for (const [path, accept] of [["/openapi/v2", "application/json"], ["/apis", "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"]] as const) {
+        const headers = { authorization: `Bearer ${token}`, accept };
+        const first = await rawRequest(protocol, gw.dataUrl, gw.caPem, { path: `/clusters/${cluster}${path}`, headers });
+        expect(first.status).toBe(200);
+        const etag = first.headers["etag"] as string;
+        expect(etag).toMatch(/^"[0-9A-F]+"$/);
+        const again = await rawRequest(protocol, gw.dataUrl, gw.caPem, { path: `/clusters/${cluster}${path}`, headers: { ...headers, "if-none-match": etag } });
+        expect(again.status, `${protocol} ${path}`).toBe(304);
+        expect(again.headers["etag"]).toBe(etag);
+        expect(again.headers["vary"]).toContain("Accept");
+        expect(again.headers["cache-control"]).toBe(first.headers["cache-control"]);
+        expect(again.body).toBe("");
+        const stale = await rawRequest(protocol, gw.dataUrl, gw.caPem, { path: `/clusters/${cluster}${path}`, headers: { ...headers, "if-none-match": '"stale"' } });
+        expect(stale.status).toBe(200);
+        expect(stale.body.length).toBeGreaterThan(100);
+      }
+    }
   });
 
   it("an upgrade the API server refuses closes the connection", async () => {
