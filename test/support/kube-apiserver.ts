@@ -11,13 +11,13 @@ import { generateKeyPairSync } from "node:crypto";
 import { createWriteStream, existsSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import https from "node:https";
-import net from "node:net";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
 import { createCa, issueClientCert, issueServerCert, type KeyPair } from "../../src/tls/pki.ts";
 import { renderKubeconfig } from "./fake-apiserver/kubeconfig.ts";
 import type { KubeObject } from "./fake-apiserver/object.ts";
+import { freePort } from "./ports.ts";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 const UNPACK = join(ROOT, "..", "shared", "kube-apiserver", "unpack.sh");
@@ -98,16 +98,6 @@ export function apiserverBinary(): string {
   return r.stdout.trim();
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const address = probe.address();
-      probe.close(() => resolve(typeof address === "object" && address ? address.port : 0));
-    });
-  });
-}
 
 /** A child whose output goes to a log file, and whose exit is awaited. */
 interface Child {

