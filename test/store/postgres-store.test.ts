@@ -11,7 +11,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { openStore } from "../../src/store/open.ts";
 import type { Store } from "../../src/store/types.ts";
 import { cluster } from "./support/fixtures.ts";
-import { startTestPostgres, type TestPostgres } from "./support/embedded-postgres.ts";
+import { startPostgres as startTestPostgres, type TestPostgres } from "../support/postgres.ts";
 import { storeSuite, waitFor, type StoreTarget } from "./store-suite.ts";
 
 let server: TestPostgres | undefined;

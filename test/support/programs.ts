@@ -42,9 +42,9 @@ export function clientEnv(kubeconfig: string, home: string): NodeJS.ProcessEnv {
 }
 
 /** Runs a program to completion, feeding `input` on stdin. */
-export function run(bin: string, args: string[], env: NodeJS.ProcessEnv, input?: string | Buffer, timeoutMs = 20_000): Promise<RunResult> {
+export function run(bin: string, args: string[], env: NodeJS.ProcessEnv, input?: string | Buffer, timeoutMs = 20_000, cwd?: string): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = execFile(bin, args, { env, timeout: timeoutMs, encoding: "buffer", maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+    const child = execFile(bin, args, { env, cwd, timeout: timeoutMs, encoding: "buffer", maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
       const errCode = (err as { code?: unknown } | null)?.code;
       if (typeof errCode === "string") return reject(err); // could not start at all
       const code = !err ? 0 : typeof errCode === "number" ? errCode : -1;
