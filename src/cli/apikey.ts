@@ -4,19 +4,21 @@
  */
 import { toJson } from "@bufbuild/protobuf";
 import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { ApiKeySchema, type ApiKey } from "../../gen/kubegate/v1/identity_pb.ts";
+import { ApiKeySchema, CreateApiKeyResponseSchema, RevokeApiKeyResponseSchema, type ApiKey } from "../../gen/kubegate/v1/identity_pb.ts";
 import { parseDuration } from "../config/duration.ts";
 import { usageError } from "./cli-error.ts";
 import { clientsFor } from "./connect.ts";
 import { parseFlags } from "./flags.ts";
-import { age, outputFormat, render } from "./output.ts";
+import { age, outputFormat, render, result } from "./output.ts";
 import { loadSession } from "./session.ts";
 import { dispatch } from "./subcommands.ts";
 
 const help = `Usage:
   kubegate apikey create --name NAME --subject WHO [--group G]... [--expires-in 90d] [-o json|yaml]
   kubegate apikey list [--all] [-o json|yaml]
-  kubegate apikey revoke ID
+  kubegate apikey revoke ID [-o json|yaml]
+
+-o json|yaml prints the API's response (CreateApiKeyResponse, with the secret shown once; the ApiKeys; RevokeApiKeyResponse).
 `;
 
 const HEADERS = ["ID", "NAME", "SUBJECT", "GROUPS", "EXPIRES", "LAST USED", "AGE"];
@@ -53,18 +55,16 @@ export const runApikey = dispatch(
           throw usageError(`--expires-in: ${(err as Error).message}`);
         }
       }
-      const format = values.output === undefined ? undefined : outputFormat(values.output);
+      const format = outputFormat(values.output);
       const res = await clientsFor(await loadSession()).identity.createApiKey({
         name: values.name,
         subject: values.subject,
         groups: values.group ?? [],
         expireTime: expiresAt === undefined ? undefined : timestampFromDate(expiresAt),
       });
-      if (format !== undefined && format !== "table") {
-        process.stdout.write(render(format, { apiKey: toJson(ApiKeySchema, res.apiKey!), secret: res.secret }, [], () => []));
-      } else {
-        process.stdout.write(`API key ${res.apiKey!.id} for ${values.subject} (shown once, store it now):\n${res.secret}\n`);
-      }
+      process.stdout.write(
+        result(format, toJson(CreateApiKeyResponseSchema, res), () => `API key ${res.apiKey!.id} for ${values.subject} (shown once, store it now):\n${res.secret}\n`),
+      );
       return 0;
     },
 
@@ -84,10 +84,11 @@ export const runApikey = dispatch(
     },
 
     async revoke(argv) {
-      const { positionals } = parseFlags("apikey revoke", argv, {}, { positionals: 1 });
+      const { values, positionals } = parseFlags("apikey revoke", argv, { output: { type: "string", short: "o" } }, { positionals: 1 });
       if (positionals[0] === undefined) throw usageError("kubegate apikey revoke: ID is required");
-      await clientsFor(await loadSession()).identity.revokeApiKey({ id: positionals[0] });
-      process.stdout.write(`API key ${positionals[0]} revoked\n`);
+      const format = outputFormat(values.output);
+      const res = await clientsFor(await loadSession()).identity.revokeApiKey({ id: positionals[0] });
+      process.stdout.write(result(format, toJson(RevokeApiKeyResponseSchema, res), () => `API key ${positionals[0]} revoked\n`));
       return 0;
     },
   },

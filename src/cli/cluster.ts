@@ -5,12 +5,21 @@
 import { readFile } from "node:fs/promises";
 import { toJson } from "@bufbuild/protobuf";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import { ClusterMode, ClusterPhase, ClusterSchema, type Cluster, type ClusterCredential } from "../../gen/kubegate/v1/cluster_pb.ts";
+import {
+  ClusterMode,
+  ClusterPhase,
+  ClusterSchema,
+  DeregisterClusterResponseSchema,
+  RegisterClusterResponseSchema,
+  UpdateClusterResponseSchema,
+  type Cluster,
+  type ClusterCredential,
+} from "../../gen/kubegate/v1/cluster_pb.ts";
 import { KubeconfigError, readKubeconfigTarget } from "../kube/kubeconfig-target.ts";
 import { CliError, usageError } from "./cli-error.ts";
 import { clientsFor } from "./connect.ts";
 import { parseFlags } from "./flags.ts";
-import { age, outputFormat, render } from "./output.ts";
+import { age, outputFormat, render, result } from "./output.ts";
 import { loadSession } from "./session.ts";
 import { dispatch, labelFlags } from "./subcommands.ts";
 
@@ -18,12 +27,15 @@ const help = `Usage:
   kubegate cluster register NAME --from-kubeconfig FILE [--context CTX]
   kubegate cluster register NAME --server URL --ca-file FILE (--token-file FILE | --client-cert FILE --client-key FILE)
   kubegate cluster register NAME --agent
-      [--label k=v]... [--display-name TEXT] [--manage-rbac]
+      [--label k=v]... [--display-name TEXT] [--manage-rbac] [-o json|yaml]
   kubegate cluster list [-l SELECTOR] [-o json|yaml]
   kubegate cluster get NAME [-o json|yaml]
   kubegate cluster update NAME [--label k=v]... [--display-name TEXT] [--server URL] [--ca-file FILE]
-      [--token-file FILE | --client-cert FILE --client-key FILE]
-  kubegate cluster remove NAME
+      [--token-file FILE | --client-cert FILE --client-key FILE] [-o json|yaml]
+  kubegate cluster remove NAME [-o json|yaml]
+
+-o json|yaml prints the API's response (RegisterClusterResponse, with the agent's one-time
+bootstrap token in agentBootstrapToken; the Cluster; UpdateClusterResponse; ...).
 `;
 
 async function readText(flag: string, path: string): Promise<string> {
@@ -99,11 +111,12 @@ export const runCluster = dispatch(
       const { values, positionals } = parseFlags(
         "cluster register",
         argv,
-        { ...common, "from-kubeconfig": { type: "string" }, context: { type: "string" }, agent: { type: "boolean" }, "manage-rbac": { type: "boolean" } },
+        { ...common, output: { type: "string", short: "o" }, "from-kubeconfig": { type: "string" }, context: { type: "string" }, agent: { type: "boolean" }, "manage-rbac": { type: "boolean" } },
         { positionals: 1 },
       );
       const name = positionals[0];
       if (name === undefined) throw usageError("kubegate cluster register: NAME is required");
+      const format = outputFormat(values.output);
       const sources = [values["from-kubeconfig"] !== undefined, values.server !== undefined, values.agent === true].filter(Boolean).length;
       if (sources !== 1) throw usageError("kubegate cluster register: give exactly one of --from-kubeconfig, --server, --agent");
       let mode;
@@ -123,16 +136,20 @@ export const runCluster = dispatch(
         manageRbac: values["manage-rbac"] ?? false,
         mode,
       });
-      process.stdout.write(`cluster ${name} registered (${values.agent ? "agent" : "direct"} mode)\n`);
-      if (res.agentBootstrapToken !== "") {
-        process.stdout.write(
-          `\nOne-time agent bootstrap token (shown once):\n  ${res.agentBootstrapToken}\n\n` +
+      process.stdout.write(
+        result(format, toJson(RegisterClusterResponseSchema, res), () => {
+          const registered = `cluster ${name} registered (${values.agent ? "agent" : "direct"} mode)\n`;
+          if (res.agentBootstrapToken === "") return registered;
+          return (
+            registered +
+            `\nOne-time agent bootstrap token (shown once):\n  ${res.agentBootstrapToken}\n\n` +
             `Run the agent inside the cluster (or beside it) with:\n` +
             `  kubegate agent --gateway ${res.agentGatewayUrl || "<data-plane URL>"} --cluster ${name} --gateway-ca-file ca.crt --bootstrap-token-file bootstrap.token\n` +
             `where bootstrap.token holds the token above and ca.crt the CA of the gateway's data-plane certificate.\n` +
-            `deploy/kubegate-agent.yaml runs it in the cluster with the service account and ClusterRole it needs.\n`,
-        );
-      }
+            `deploy/kubegate-agent.yaml runs it in the cluster with the service account and ClusterRole it needs.\n`
+          );
+        }),
+      );
       return 0;
     },
 
@@ -161,7 +178,8 @@ export const runCluster = dispatch(
     },
 
     async update(argv) {
-      const { values, positionals } = parseFlags("cluster update", argv, common, { positionals: 1 });
+      const { values, positionals } = parseFlags("cluster update", argv, { ...common, output: { type: "string", short: "o" } }, { positionals: 1 });
+      const format = outputFormat(values.output);
       const name = positionals[0];
       if (name === undefined) throw usageError("kubegate cluster update: NAME is required");
       const paths: string[] = [];
@@ -181,15 +199,16 @@ export const runCluster = dispatch(
         caPem: values["ca-file"] === undefined ? "" : await readText("--ca-file", values["ca-file"]),
         credential,
       });
-      process.stdout.write(`cluster ${res.cluster?.name} updated (${paths.join(", ")})\n`);
+      process.stdout.write(result(format, toJson(UpdateClusterResponseSchema, res), () => `cluster ${res.cluster?.name} updated (${paths.join(", ")})\n`));
       return 0;
     },
 
     async remove(argv) {
-      const { positionals } = parseFlags("cluster remove", argv, {}, { positionals: 1 });
+      const { values, positionals } = parseFlags("cluster remove", argv, { output: { type: "string", short: "o" } }, { positionals: 1 });
       if (positionals[0] === undefined) throw usageError("kubegate cluster remove: NAME is required");
-      await clientsFor(await loadSession()).clusters.deregisterCluster({ name: positionals[0] });
-      process.stdout.write(`cluster ${positionals[0]} removed\n`);
+      const format = outputFormat(values.output);
+      const res = await clientsFor(await loadSession()).clusters.deregisterCluster({ name: positionals[0] });
+      process.stdout.write(result(format, toJson(DeregisterClusterResponseSchema, res), () => `cluster ${positionals[0]} removed\n`));
       return 0;
     },
   },

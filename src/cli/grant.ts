@@ -3,21 +3,33 @@
  */
 import { toJson } from "@bufbuild/protobuf";
 import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { GrantSchema, GrantState, Role, SubjectKind, type Grant, type Subject } from "../../gen/kubegate/v1/grant_pb.ts";
+import {
+  CreateGrantResponseSchema,
+  GrantSchema,
+  GrantState,
+  RevokeGrantResponseSchema,
+  RevokeSubjectResponseSchema,
+  Role,
+  SubjectKind,
+  type Grant,
+  type Subject,
+} from "../../gen/kubegate/v1/grant_pb.ts";
 import { parseDuration } from "../config/duration.ts";
 import { usageError } from "./cli-error.ts";
 import { clientsFor } from "./connect.ts";
 import { parseFlags } from "./flags.ts";
-import { age, outputFormat, render } from "./output.ts";
+import { age, outputFormat, render, result } from "./output.ts";
 import { loadSession } from "./session.ts";
 import { dispatch } from "./subcommands.ts";
 
 const help = `Usage:
   kubegate grant create --cluster NAME (--user U | --group G) --role view|edit|admin|cluster-admin
-      [--namespace NS]... [--expires-in 8h | --expires-at 2026-12-01T00:00:00Z]
+      [--namespace NS]... [--expires-in 8h | --expires-at 2026-12-01T00:00:00Z] [-o json|yaml]
   kubegate grant list [--cluster NAME] [--user U | --group G] [--state pending|applied|failed|revoked|expired] [-o json|yaml]
-  kubegate grant revoke ID [--reason TEXT]
-  kubegate grant revoke (--user U | --group G) [--reason TEXT]     everything of one subject
+  kubegate grant revoke ID [--reason TEXT] [-o json|yaml]
+  kubegate grant revoke (--user U | --group G) [--reason TEXT] [-o json|yaml]     everything of one subject
+
+-o json|yaml prints the API's response (CreateGrantResponse, the Grants, RevokeGrantResponse, RevokeSubjectResponse).
 `;
 
 const ROLES: Record<string, Role> = { view: Role.VIEW, edit: Role.EDIT, admin: Role.ADMIN, "cluster-admin": Role.CLUSTER_ADMIN };
@@ -82,19 +94,22 @@ export const runGrant = dispatch(
         namespace: { type: "string", multiple: true },
         "expires-in": { type: "string" },
         "expires-at": { type: "string" },
+        output: { type: "string", short: "o" },
       });
+      const format = outputFormat(values.output);
       if (values.cluster === undefined) throw usageError("kubegate grant create: --cluster is required");
       const role = ROLES[values.role ?? ""];
       if (role === undefined) throw usageError("kubegate grant create: --role must be view, edit, admin or cluster-admin");
       const expiresAt = expiry(values);
-      const { grant } = await clientsFor(await loadSession()).grants.createGrant({
+      const res = await clientsFor(await loadSession()).grants.createGrant({
         cluster: values.cluster,
         subject: subject(values, true),
         role,
         namespaces: values.namespace ?? [],
         expireTime: expiresAt === undefined ? undefined : timestampFromDate(expiresAt),
       });
-      process.stdout.write(`grant ${grant!.id} created: ${rows([grant!])[0]!.slice(1, 6).join(" ")}\n`);
+      const grant = res.grant!;
+      process.stdout.write(result(format, toJson(CreateGrantResponseSchema, res), () => `grant ${grant.id} created: ${rows([grant])[0]!.slice(1, 6).join(" ")}\n`));
       return 0;
     },
 
@@ -122,18 +137,20 @@ export const runGrant = dispatch(
     },
 
     async revoke(argv) {
-      const { values, positionals } = parseFlags("grant revoke", argv, { user: { type: "string" }, group: { type: "string" }, reason: { type: "string" } }, { positionals: 1 });
+      const { values, positionals } = parseFlags("grant revoke", argv, { user: { type: "string" }, group: { type: "string" }, reason: { type: "string" }, output: { type: "string", short: "o" } }, { positionals: 1 });
+      const format = outputFormat(values.output);
       const clients = clientsFor(await loadSession());
       const who = subject(values, false);
       if (who !== undefined) {
         if (positionals.length > 0) throw usageError("kubegate grant revoke: give an ID or --user/--group, not both");
         const res = await clients.grants.revokeSubject({ subject: who, reason: values.reason ?? "" });
-        process.stdout.write(`revoked ${res.revokedGrants} grant(s) and every token of ${values.user !== undefined ? "user" : "group"} ${who.name}\n`);
+        const kind = values.user !== undefined ? "user" : "group";
+        process.stdout.write(result(format, toJson(RevokeSubjectResponseSchema, res), () => `revoked ${res.revokedGrants} grant(s) and every token of ${kind} ${who.name}\n`));
         return 0;
       }
       if (positionals[0] === undefined) throw usageError("kubegate grant revoke: ID (or --user/--group) is required");
-      const { grant } = await clients.grants.revokeGrant({ id: positionals[0], reason: values.reason ?? "" });
-      process.stdout.write(`grant ${grant!.id} ${STATE_NAMES[grant!.state]?.toLowerCase()}\n`);
+      const res = await clients.grants.revokeGrant({ id: positionals[0], reason: values.reason ?? "" });
+      process.stdout.write(result(format, toJson(RevokeGrantResponseSchema, res), () => `grant ${res.grant!.id} ${STATE_NAMES[res.grant!.state]?.toLowerCase()}\n`));
       return 0;
     },
   },

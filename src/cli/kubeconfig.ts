@@ -14,14 +14,14 @@ import { CliError, usageError } from "./cli-error.ts";
 import { clientsFor } from "./connect.ts";
 import { explain } from "./explain.ts";
 import { parseFlags } from "./flags.ts";
-import { outputFormat, render } from "./output.ts";
+import { outputFormat, render, result } from "./output.ts";
 import { selfCommand } from "./self.ts";
 import { loadSession } from "./session.ts";
 
 const help = `Usage:
   kubegate kubeconfig add (--cluster NAME ... | --all) [--use] [--namespace NS] [--print]
-                          [--embed-token] [--exec-command PATH] [--kubeconfig FILE]
-  kubegate kubeconfig remove (--cluster NAME ... | --all) [--kubeconfig FILE]
+                          [--embed-token] [--exec-command PATH] [--kubeconfig FILE] [-o json|yaml]
+  kubegate kubeconfig remove (--cluster NAME ... | --all) [--kubeconfig FILE] [-o json|yaml]
   kubegate kubeconfig list [-o json|yaml] [--kubeconfig FILE]
 
 Adds, removes or lists kubegate's entries (contexts named kubegate-<cluster>) in your
@@ -35,6 +35,8 @@ Other entries are left exactly as they are.
   --print             print a kubeconfig for just these clusters; write no file
   --embed-token       write a short-lived token instead of running kubegate kube-token
   --exec-command PATH the kubegate executable kubectl runs (default: this kubegate)
+  -o json|yaml        print what was done for scripts: {kubeconfig, contexts, currentContext,
+                      expireTime} (add) or {kubeconfig, removed, missing} (remove)
 `;
 
 export async function runKubeconfig(argv: string[]): Promise<number> {
@@ -77,7 +79,10 @@ async function add(argv: string[]): Promise<number> {
     "embed-token": { type: "boolean" },
     "exec-command": { type: "string" },
     kubeconfig: { type: "string" },
+    output: { type: "string", short: "o" },
   });
+  const format = outputFormat(values.output);
+  if (values.print && format !== "table") throw usageError("kubegate kubeconfig add: --print prints a kubeconfig; it takes no -o");
   const selected = selection("add", values.cluster, values.all);
   const embed = values["embed-token"] === true;
   if (embed && values["exec-command"] !== undefined) throw usageError("kubegate kubeconfig add: --exec-command is for exec mode, not --embed-token");
@@ -112,8 +117,15 @@ async function add(argv: string[]): Promise<number> {
     return values.use ? setCurrentContext(merged, first, path) : merged;
   });
   const how = embed ? expiry : "exec: kubegate kube-token";
-  for (const c of minted.clusters) process.stdout.write(`added ${ENTRY_PREFIX}${c.name} to ${path} (${how})\n`);
-  if (values.use) process.stdout.write(`current context is now ${first}\n`);
+  const done = {
+    kubeconfig: path,
+    contexts: minted.clusters.map((c) => ENTRY_PREFIX + c.name),
+    ...(values.use ? { currentContext: first } : {}),
+    ...(minted.expiresAt === undefined ? {} : { expireTime: minted.expiresAt.toISOString() }),
+  };
+  process.stdout.write(
+    result(format, done, () => done.contexts.map((c) => `added ${c} to ${path} (${how})\n`).join("") + (values.use ? `current context is now ${first}\n` : "")),
+  );
   return 0;
 }
 
@@ -160,7 +172,9 @@ async function remove(argv: string[]): Promise<number> {
     cluster: { type: "string", multiple: true },
     all: { type: "boolean" },
     kubeconfig: { type: "string" },
+    output: { type: "string", short: "o" },
   });
+  const format = outputFormat(values.output);
   const selected = selection("remove", values.cluster, values.all);
   const path = resolveKubeconfigPath(values.kubeconfig);
   let removed: string[] = [];
@@ -172,10 +186,12 @@ async function remove(argv: string[]): Promise<number> {
       removed = result.removed;
       return result.text;
     });
-  for (const c of removed) process.stdout.write(`removed ${ENTRY_PREFIX}${c} from ${path}\n`);
   const missing = selected === "all" ? [] : selected.filter((c) => !removed.includes(c));
-  for (const c of missing) process.stderr.write(`${ENTRY_PREFIX}${c} was not in ${path}\n`);
-  if (selected === "all" && removed.length === 0) process.stdout.write(`no kubegate entries in ${path}\n`);
+  const done = { kubeconfig: path, removed: removed.map((c) => ENTRY_PREFIX + c), missing: missing.map((c) => ENTRY_PREFIX + c) };
+  process.stdout.write(
+    result(format, done, () => done.removed.map((c) => `removed ${c} from ${path}\n`).join("") + (selected === "all" && removed.length === 0 ? `no kubegate entries in ${path}\n` : "")),
+  );
+  if (format === "table") for (const c of done.missing) process.stderr.write(`${c} was not in ${path}\n`);
   return 0;
 }
 

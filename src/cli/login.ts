@@ -8,7 +8,8 @@ import { createInterface } from "node:readline";
 import { CliError, usageError } from "./cli-error.ts";
 import { clientsFor } from "./connect.ts";
 import { parseFlags } from "./flags.ts";
-import { render, outputFormat } from "./output.ts";
+import { outputFormat, render, result } from "./output.ts";
+import type { WhoAmIResponse } from "../../gen/kubegate/v1/identity_pb.ts";
 import { cacheDir, loadSession, removeSession, saveSession, type Session } from "./session.ts";
 
 async function readSecret(prompt: string): Promise<string> {
@@ -28,11 +29,15 @@ async function readSecret(prompt: string): Promise<string> {
 }
 
 export async function runLogin(argv: string[]): Promise<number> {
-  const { values } = parseFlags("login", argv, { server: { type: "string" }, "ca-file": { type: "string" }, help: { type: "boolean", short: "h" } });
+  const { values } = parseFlags("login", argv, { server: { type: "string" }, "ca-file": { type: "string" }, help: { type: "boolean", short: "h" }, output: { type: "string", short: "o" } });
   if (values.help) {
-    process.stdout.write("Usage: kubegate login --server <control-plane URL> [--ca-file FILE]\n\nReads your API key from stdin, or prompts for it.\n");
+    process.stdout.write(
+      "Usage: kubegate login --server <control-plane URL> [--ca-file FILE] [-o json|yaml]\n\nReads your API key from stdin, or prompts for it.\n" +
+        "-o json|yaml prints who you are (as kubegate whoami -o does) and where the session was saved.\n",
+    );
     return 0;
   }
+  const format = outputFormat(values.output);
   if (values.server === undefined) throw usageError("kubegate login: --server <control-plane URL> is required");
   let server: URL;
   try {
@@ -54,15 +59,23 @@ export async function runLogin(argv: string[]): Promise<number> {
   const session: Session = { server: server.origin, apiKey, ...(caPem === undefined ? {} : { caPem }) };
   const me = await clientsFor(session).identity.whoAmI({});
   const file = await saveSession(session);
-  process.stdout.write(`logged in to ${session.server} as ${me.subject}${me.admin ? " (admin)" : ""}; saved to ${file}\n`);
+  process.stdout.write(
+    result(format, { ...identity(session.server, me), sessionFile: file }, () => `logged in to ${session.server} as ${me.subject}${me.admin ? " (admin)" : ""}; saved to ${file}\n`),
+  );
   return 0;
 }
 
+/** Who the caller is, for scripts: the same shape from login and whoami. */
+function identity(server: string, me: WhoAmIResponse) {
+  return { server, subject: me.subject, groups: me.groups, admin: me.admin, authenticatedBy: me.authenticatedBy };
+}
+
 export async function runLogout(argv: string[]): Promise<number> {
-  parseFlags("logout", argv, {});
+  const { values } = parseFlags("logout", argv, { output: { type: "string", short: "o" } });
+  const format = outputFormat(values.output);
   const removed = await removeSession();
   await rm(cacheDir(), { recursive: true, force: true });
-  process.stdout.write(removed ? "logged out\n" : "not logged in\n");
+  process.stdout.write(result(format, { loggedOut: removed }, () => (removed ? "logged out\n" : "not logged in\n")));
   return 0;
 }
 
@@ -70,7 +83,7 @@ export async function runWhoami(argv: string[]): Promise<number> {
   const { values } = parseFlags("whoami", argv, { output: { type: "string", short: "o" } });
   const session = await loadSession();
   const me = await clientsFor(session).identity.whoAmI({});
-  const data = { server: session.server, subject: me.subject, groups: me.groups, admin: me.admin, authenticatedBy: me.authenticatedBy };
+  const data = identity(session.server, me);
   process.stdout.write(
     render(outputFormat(values.output), data, ["SUBJECT", "GROUPS", "ADMIN", "SERVER"], () => [
       [me.subject, me.groups.join(",") || "<none>", String(me.admin), session.server],

@@ -30,6 +30,16 @@ export function render(format: OutputFormat, data: unknown, headers: string[], r
   return rows().length === 0 ? "No resources found.\n" : table(headers, rows());
 }
 
+/**
+ * A command's result: for scripts the API's own response (as JSON or YAML, secrets shown
+ * once included), for people a sentence.
+ */
+export function result(format: OutputFormat, data: unknown, sentence: () => string): string {
+  if (format === "json") return JSON.stringify(data, null, 2) + "\n";
+  if (format === "yaml") return stringify(data);
+  return sentence();
+}
+
 /** How long ago, as kubectl's AGE column: 5s, 3m, 2h, 4d. */
 export function age(from: Date | undefined, now = Date.now()): string {
   if (from === undefined) return "<unknown>";
