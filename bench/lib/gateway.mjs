@@ -14,10 +14,10 @@ const DATA_RE = /data plane listening on (https:\/\/\S+)/;
 /**
  * Starts `kubegate serve` (SQLite, temp data dir, ports 0) and waits until its data plane
  * has its first view (/readyz). Resolves to the child control plane's handle plus
- * { dataUrl, admin (clients with the bootstrap key), logFile }.
+ * { dataUrl, admin (clients with the bootstrap key), logFile }. `options.env` goes to the child.
  */
-export async function startGateway(flags = {}) {
-  const target = await startChildControlPlane({ "sync-heartbeat": "1s", ...flags });
+export async function startGateway(flags = {}, options = {}) {
+  const target = await startChildControlPlane({ "sync-heartbeat": "1s", ...flags }, options);
   try {
     const [, dataUrl] = await target.process.waitFor(DATA_RE, 10_000);
     await pollUntil(`${dataUrl}/readyz`, (r) => r.status === 200, { caPem: target.caPem });

@@ -9,7 +9,8 @@ import { spawnChild } from "./child.mjs";
 import { summarize } from "./stats.mjs";
 
 /**
- * Runs `h2load -n requests -c clients -m streams [--h1] [-H …] url`. `probe()` (optional) is
+ * Runs `h2load -n requests -c clients -m streams [--h1] [-H …] url`; a header whose value
+ * is an array is sent once per value (e.g. one Impersonate-Group per group). `probe()` (optional) is
  * read just before and after, e.g. a server's CPU seconds. Resolves to
  * { reqPerSec, seconds, succeeded, failed, errored, status2xx, latencyMs: summarize(), probe: {start, end} }.
  */
@@ -17,7 +18,7 @@ export async function runH2load({ url, requests, clients, streams, h1 = false, h
   const h2load = ensureCommand("h2load", "nghttp2-client", log);
   const args = ["-n", String(requests), "-c", String(clients), "-m", String(streams), "-t", "1"];
   if (h1) args.push("--h1");
-  for (const [name, value] of Object.entries(headers)) args.push("-H", `${name}: ${value}`);
+  for (const [name, value] of Object.entries(headers)) for (const v of [value].flat()) args.push("-H", `${name}: ${v}`);
   if (logFile !== undefined) args.push("--log-file", logFile);
   args.push(url);
   const start = probe?.();

@@ -74,14 +74,15 @@ export const LISTENING_RE = /control plane listening on (https:\/\/\S+)/;
 /**
  * Runs `kubegate serve` as a child process in a fresh temp data dir and waits until it
  * listens. Resolves to { url, caPem, adminKey, pid, dataDir, process, stop() }; `stop()`
- * ends the process and removes the temp dir.
+ * ends the process and removes the temp dir. `env` is added to the child's environment
+ * (e.g. NODE_OPTIONS for a CPU profile).
  */
-export async function startChildControlPlane(flags = {}) {
+export async function startChildControlPlane(flags = {}, { env = {} } = {}) {
   const dir = await makeTempDir("kubegate-bench-serve-");
   const dataDir = join(dir.path, "data");
   const args = ["serve"];
   for (const [flag, value] of Object.entries({ "data-dir": dataDir, ...LOOPBACK_FLAGS, ...flags })) args.push(`--${flag}`, value);
-  const proc = spawnKubegate(args, { stderrFile: join(dir.path, "stderr.log") });
+  const proc = spawnKubegate(args, { env, stderrFile: join(dir.path, "stderr.log") });
   let stopped;
   const stop = () => {
     stopped ??= (async () => {

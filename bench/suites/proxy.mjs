@@ -6,10 +6,9 @@
  */
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { ensureCommand } from "../lib/apt.mjs";
-import { spawnChild } from "../lib/child.mjs";
 import { createUser, registerDirect, startGateway, waitForRoute } from "../lib/gateway.mjs";
 import { runH2load } from "../lib/h2load.mjs";
+import { startKubectlProxy } from "../lib/kubectl-proxy.mjs";
 import { proxyServer, startNginx, staticServer } from "../lib/nginx.mjs";
 import { freePort } from "../lib/ports.mjs";
 import { childPids, cpuSeconds } from "../lib/proc.mjs";
@@ -29,9 +28,8 @@ export function configMapJson(bytes = 1024, name = "bench") {
   return JSON.stringify(object("x".repeat(Math.max(0, bytes - base))));
 }
 
-/** `kubectl proxy --port=0` in front of `serverUrl`; resolves to { url, pid, stop }. */
-async function startKubectlProxy(dir, { serverUrl, caFile, log }) {
-  const kubectl = ensureCommand("kubectl", "kubernetes-client", log);
+/** `kubectl proxy` in front of `serverUrl`, with a kubeconfig holding its CA and a token; resolves to { url, pid, stop }. */
+async function startTokenKubectlProxy(dir, { serverUrl, caFile, log }) {
   const kubeconfig = join(dir, "kubeconfig.yaml");
   await writeFile(
     kubeconfig,
@@ -47,14 +45,7 @@ async function startKubectlProxy(dir, { serverUrl, caFile, log }) {
     ].join("\n"),
     { mode: 0o600 },
   );
-  const proc = spawnChild(kubectl, ["proxy", "--kubeconfig", kubeconfig, "--address", "127.0.0.1", "--port", "0"], { stderrFile: join(dir, "kubectl-proxy.log") });
-  try {
-    const [, port] = await proc.waitFor(/Starting to serve on 127\.0\.0\.1:(\d+)/, 15_000);
-    return { url: `http://127.0.0.1:${port}`, pid: proc.pid, stop: () => proc.stop() };
-  } catch (err) {
-    await proc.stop();
-    throw err;
-  }
+  return startKubectlProxy({ kubeconfig, stderrFile: join(dir, "kubectl-proxy.log"), log });
 }
 
 export default {
@@ -103,7 +94,7 @@ export default {
     const token2 = await (await createUser(gw2, { name: "bench-user", cluster: "bench", role: "view" })).token(60 * 60 * 1000);
     await waitForRoute(gw2, "bench", CONFIGMAP_PATH, token2);
     const gw2Pids = [gw2.pid, ...childPids(gw2.pid)];
-    const kubectlProxy = await startKubectlProxy(dir, { serverUrl: upstreamUrl, caFile: tls.caFile, log: ctx.log });
+    const kubectlProxy = await startTokenKubectlProxy(dir, { serverUrl: upstreamUrl, caFile: tls.caFile, log: ctx.log });
     ctx.defer(kubectlProxy.stop);
 
     const proxies = {
