@@ -5,6 +5,7 @@
 import type { RequestContext } from "./context.ts";
 import * as discovery from "./discovery.ts";
 import { sendJson } from "./http-io.ts";
+import { DISCOVERY_CACHE, OPENAPI_CACHE, sendCacheable } from "./http-cache.ts";
 import { handleLogs } from "./logs.ts";
 import { handleObjects } from "./objects.ts";
 import { OPENAPI_V2_PROTOBUF, openApiDocument, openApiV2Document } from "./openapi.ts";
@@ -34,21 +35,17 @@ function nonResource(ctx: RequestContext, s: ApiSettings): void {
   const { path, info } = { path: ctx.info.path.replace(/\/+$/, "") || "/", info: ctx.info };
   if (path === "/healthz" || path === "/livez" || path === "/readyz") return sendText(ctx, "ok");
   if (path === "/version") return sendJson(ctx.res, 200, discovery.versionDocument(s.version));
-  if (path === "/openapi/v2") {
-    const doc = openApiV2Document();
-    (ctx.res as ServerResponse).writeHead(200, { "content-type": OPENAPI_V2_PROTOBUF, "content-length": String(doc.length) });
-    return void (ctx.res as ServerResponse).end(doc);
-  }
+  if (path === "/openapi/v2") return sendCacheable(ctx, openApiV2Document(), OPENAPI_V2_PROTOBUF, OPENAPI_CACHE);
   if (path.startsWith("/openapi/")) {
     const doc = openApiDocument(path);
-    if (doc) return sendJson(ctx.res, 200, doc);
+    if (doc) return sendCacheable(ctx, Buffer.from(JSON.stringify(doc)), "application/json", OPENAPI_CACHE);
     throw notServed();
   }
   if (path === "/api" || path === "/apis") {
     const agg = discovery.negotiateAggregated(String(ctx.req.headers["accept"] ?? ""));
     if (agg) {
-      (ctx.res as ServerResponse).setHeader("vary", "Accept");
-      return sendJson(ctx.res, 200, discovery.aggregatedDiscovery(path === "/api" ? "api" : "apis", agg.version), agg.contentType);
+      const doc = discovery.aggregatedDiscovery(path === "/api" ? "api" : "apis", agg.version);
+      return sendCacheable(ctx, Buffer.from(JSON.stringify(doc)), agg.contentType, DISCOVERY_CACHE);
     }
     return sendJson(ctx.res, 200, path === "/api" ? discovery.coreVersions(s.serverAddress) : discovery.groupList());
   }
