@@ -21,6 +21,7 @@ import { parseFlags } from "./flags.ts";
 import { age, outputFormat, render, result } from "./output.ts";
 import { loadSession } from "./session.ts";
 import { dispatch } from "./subcommands.ts";
+import { GRANT_STATES, grantStateFromProto, grantStateToProto } from "../grant-state.ts";
 
 const help = `Usage:
   kubegate grant create --cluster NAME (--user U | --group G) --role view|edit|admin|cluster-admin
@@ -34,14 +35,7 @@ const help = `Usage:
 
 const ROLES: Record<string, Role> = { view: Role.VIEW, edit: Role.EDIT, admin: Role.ADMIN, "cluster-admin": Role.CLUSTER_ADMIN };
 const ROLE_NAMES: Record<number, string> = Object.fromEntries(Object.entries(ROLES).map(([k, v]) => [v, k]));
-const STATES: Record<string, GrantState> = {
-  pending: GrantState.PENDING,
-  applied: GrantState.APPLIED,
-  failed: GrantState.FAILED,
-  revoked: GrantState.REVOKED,
-  expired: GrantState.EXPIRED,
-};
-const STATE_NAMES: Record<number, string> = Object.fromEntries(Object.entries(STATES).map(([k, v]) => [v, k.toUpperCase()]));
+const STATES: Record<string, GrantState> = Object.fromEntries(GRANT_STATES.map((s) => [s.toLowerCase(), grantStateToProto(s)]));
 
 function subject(values: { user?: string; group?: string }, required: boolean): Subject | undefined {
   if (values.user !== undefined && values.group !== undefined) throw usageError("give --user or --group, not both");
@@ -76,7 +70,7 @@ function rows(grants: Grant[]): string[][] {
     `${g.subject?.kind === SubjectKind.GROUP ? "group" : "user"}:${g.subject?.name ?? ""}`,
     ROLE_NAMES[g.role] ?? "?",
     g.namespaces.join(",") || "<all>",
-    STATE_NAMES[g.state] ?? "?",
+    grantStateFromProto(g.state) ?? "?",
     g.expireTime === undefined ? "never" : timestampDate(g.expireTime).toISOString(),
     age(g.createTime === undefined ? undefined : timestampDate(g.createTime)),
   ]);
@@ -123,7 +117,7 @@ export const runGrant = dispatch(
       });
       const format = outputFormat(values.output);
       const state = values.state === undefined ? GrantState.UNSPECIFIED : STATES[values.state.toLowerCase()];
-      if (state === undefined) throw usageError("--state must be pending, applied, failed, revoked or expired");
+      if (state === undefined) throw usageError(`--state must be ${GRANT_STATES.map((s) => s.toLowerCase()).join(", ")}`);
       const clients = clientsFor(await loadSession());
       const all: Grant[] = [];
       let pageToken = "";
@@ -150,7 +144,7 @@ export const runGrant = dispatch(
       }
       if (positionals[0] === undefined) throw usageError("kubegate grant revoke: ID (or --user/--group) is required");
       const res = await clients.grants.revokeGrant({ id: positionals[0], reason: values.reason ?? "" });
-      process.stdout.write(result(format, toJson(RevokeGrantResponseSchema, res), () => `grant ${res.grant!.id} ${STATE_NAMES[res.grant!.state]?.toLowerCase()}\n`));
+      process.stdout.write(result(format, toJson(RevokeGrantResponseSchema, res), () => `grant ${res.grant!.id} ${grantStateFromProto(res.grant!.state)?.toLowerCase()}\n`));
       return 0;
     },
   },

@@ -14,9 +14,9 @@ import { grantToProto, roleFromProto, stateFromProto, subjectKindFromProto } fro
 import type { ControlDeps } from "./deps.ts";
 import { decodePageToken, encodePageToken } from "./page-token.ts";
 import * as v from "./validate.ts";
+import { GRANT_STATES, canMoveGrant, isLiveGrantState } from "../grant-state.ts";
 
 /** States in which a grant still gives (or is about to give) access. */
-export const LIVE_STATES: GrantState[] = ["PENDING", "APPLIED", "FAILED"];
 
 function subjectFromProto(s: Subject | undefined, field = "subject"): { kind: SubjectKind; name: string } {
   if (s === undefined) throw errors.invalid(field, "is required (kind USER or GROUP, and a name)");
@@ -37,7 +37,7 @@ export function accessGrants(deps: ControlDeps): ServiceImpl<typeof AccessGrants
   const { store, clock, log } = deps;
 
   async function revoke(g: GrantRecord, reason: string, by: string): Promise<GrantRecord> {
-    if (g.state === "REVOKED" || g.state === "EXPIRED") return g;
+    if (!canMoveGrant(g.state, "REVOKED")) return g;
     const updated = await store.grants.setState(g.id, "REVOKED", reason || `revoked by ${by}`, clock());
     log.info({ audit: "grant.revoke", by, grant: g.id, cluster: g.cluster, subject: `${g.subjectKind}:${g.subjectName}` }, "grant revoked");
     return updated ?? g;
@@ -104,7 +104,7 @@ export function accessGrants(deps: ControlDeps): ServiceImpl<typeof AccessGrants
         rows = await store.grants.list(filter, { after, limit: size + 1 });
       } else {
         // A person's own grants are few; filter them in memory.
-        const states: GrantState[] = filter.state ? [filter.state] : ["PENDING", "APPLIED", "FAILED", "REVOKED", "EXPIRED"];
+        const states: GrantState[] = filter.state ? [filter.state] : [...GRANT_STATES];
         rows = (await store.grants.listFor(filter.cluster ?? null, caller.subject, caller.groups, states))
           .filter((g) => (filter.subjectKind === undefined || g.subjectKind === filter.subjectKind) && (filter.subjectName === undefined || g.subjectName === filter.subjectName))
           .filter((g) => after === undefined || g.id > after)
@@ -135,7 +135,7 @@ export function accessGrants(deps: ControlDeps): ServiceImpl<typeof AccessGrants
       for (;;) {
         const batch = await store.grants.list({ subjectKind: subject.kind, subjectName: subject.name }, { after, limit: 200 });
         for (const g of batch) {
-          if (LIVE_STATES.includes(g.state)) {
+          if (isLiveGrantState(g.state)) {
             await revoke(g, reason || `subject revoked by ${caller.subject}`, caller.subject);
             revoked++;
           }

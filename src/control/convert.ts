@@ -28,6 +28,7 @@ import type {
   SubjectKind as KindName,
 } from "../store/types.ts";
 import type { PublicSigningKey } from "../token/signer.ts";
+import { grantStateFromProto, grantStateToProto } from "../grant-state.ts";
 
 const ts = (d: Date | null): Timestamp | undefined => (d === null ? undefined : timestampFromDate(d));
 
@@ -107,17 +108,10 @@ export function roleFromProto(r: Role): RoleName {
   return name;
 }
 
-export const stateToProto: Record<StateName, GrantState> = {
-  PENDING: GrantState.PENDING,
-  APPLIED: GrantState.APPLIED,
-  FAILED: GrantState.FAILED,
-  REVOKED: GrantState.REVOKED,
-  EXPIRED: GrantState.EXPIRED,
-};
-
+/** undefined for UNSPECIFIED (no filter); an unknown number is the caller's error. */
 export function stateFromProto(s: GrantState): StateName | undefined {
   if (s === GrantState.UNSPECIFIED) return undefined;
-  const name = (Object.entries(stateToProto) as [StateName, GrantState][]).find(([, v]) => v === s)?.[0];
+  const name = grantStateFromProto(s);
   if (name === undefined) throw errors.invalid("state", "unknown grant state");
   return name;
 }
@@ -139,7 +133,7 @@ export function grantToProto(rec: GrantRecord): Grant {
     subject: subjectToProto(rec.subjectKind, rec.subjectName),
     role: roleToProto[rec.role],
     namespaces: rec.namespaces,
-    state: stateToProto[rec.state],
+    state: grantStateToProto(rec.state),
     stateMessage: rec.stateMessage,
     expireTime: ts(rec.expiresAt),
     createTime: ts(rec.createdAt),

@@ -18,13 +18,13 @@ import {
 import type { SigningKey } from "../../gen/kubegate/v1/token_pb.ts";
 import { errors } from "../errors.ts";
 import type { ChangeEvent, GrantRecord, SubjectRevocationRecord, TokenRevocationRecord } from "../store/types.ts";
-import { LIVE_STATES } from "./access-grants.ts";
 import { hashSecret } from "./authenticator.ts";
 import { callerOf } from "./caller.ts";
 import { AGENT_BOOTSTRAP_PREFIX, AGENT_CREDENTIAL_PREFIX, newAgentCredential } from "./cluster-registry.ts";
 import { clusterToRoute, grantToProto, phaseFromProto, stateFromProto, signingKeyToProto, subjectToProto } from "./convert.ts";
 import type { ControlDeps } from "./deps.ts";
 import * as v from "./validate.ts";
+import { LIVE_GRANT_STATES, REPORTED_GRANT_STATES, canMoveGrant } from "../grant-state.ts";
 
 const BATCH = 500;
 
@@ -62,7 +62,7 @@ export function syncService(deps: ControlDeps): ServiceImpl<typeof DataPlaneSync
 
   async function allGrants(): Promise<GrantRecord[]> {
     const out: GrantRecord[] = [];
-    for (const state of LIVE_STATES) {
+    for (const state of LIVE_GRANT_STATES) {
       let after: string | undefined;
       for (;;) {
         const batch = await store.grants.list({ state }, { after, limit: BATCH });
@@ -201,11 +201,11 @@ export function syncService(deps: ControlDeps): ServiceImpl<typeof DataPlaneSync
       const now = clock();
       for (const r of req.reports) {
         const state = stateFromProto(r.state);
-        if (state !== "APPLIED" && state !== "FAILED") throw errors.invalid("reports.state", "must be APPLIED or FAILED");
+        if (state === undefined || !REPORTED_GRANT_STATES.includes(state)) throw errors.invalid("reports.state", `must be ${REPORTED_GRANT_STATES.join(" or ")}`);
         const message = v.maxLength("reports.message", r.message, v.LIMITS.reason);
         const current = await store.grants.get(r.grantId);
         // A grant revoked, expired or deleted meanwhile keeps its final state.
-        if (current === null || !LIVE_STATES.includes(current.state)) continue;
+        if (current === null || !canMoveGrant(current.state, state)) continue;
         if (current.state === state && current.stateMessage === message) continue;
         await store.grants.setState(r.grantId, state, message, now);
         log.info({ grant: r.grantId, cluster: current.cluster, state, message }, "grant RBAC state reported");

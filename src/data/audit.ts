@@ -3,9 +3,9 @@
  * who, which cluster and grant, what Kubernetes request, the outcome, bytes and timings.
  */
 import type { Logger } from "../log.ts";
-import type { AdmitFacts } from "./admit.ts";
+import type { AdmitFacts } from "./admission.ts";
 import type { Metrics } from "./metrics.ts";
-import type { View } from "./view.ts";
+import type { View } from "../sync/view.ts";
 
 export interface AuditRecord {
   requestId: string;

@@ -5,21 +5,8 @@
  * do. It exists so that a mistake in the member's RBAC (a stale binding, an over-broad
  * aggregated role) never widens a grant. Pure: the caller supplies the grants and the clock.
  */
-import type { GrantState, RoleName } from "../store/types.ts";
+import type { GrantView } from "../sync/view.ts";
 import type { RequestInfo } from "./request-info.ts";
-
-/** What the data plane knows of a grant from its synced view. */
-export interface GrantView {
-  id: string;
-  cluster: string;
-  role: RoleName;
-  namespaces: string[];
-  state: GrantState;
-  stateMessage: string;
-  expiresAt: Date | null;
-  /** Whom the grant is for; the RBAC reconciler binds it (authorization goes by token claims). */
-  subject?: { kind: "user" | "group"; name: string };
-}
 
 export type Decision =
   | { allowed: true; grant: GrantView }

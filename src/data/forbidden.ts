@@ -5,7 +5,7 @@
  * colon, as the API server puts its authorizer's reason. Pure.
  */
 import type { RequestInfo } from "./request-info.ts";
-import { DataPathError, type StatusDetails } from "./status.ts";
+import { DataPathError, type StatusDetails } from "../forward/kube-status.ts";
 
 /** kube-apiserver escapes these in forbidden messages; so do we, so the two read alike. */
 const escapeHtml = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");

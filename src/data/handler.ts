@@ -6,12 +6,12 @@ import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { constants, type Http2ServerRequest, type Http2ServerResponse } from "node:http2";
 import type { Logger } from "../log.ts";
-import { admit, type AdmitContext, type AdmitFacts } from "./admit.ts";
+import { admit, type AdmitContext, type AdmitFacts } from "./admission.ts";
 import { auditSession, recordOutcome } from "./audit.ts";
-import { forward } from "./forward.ts";
+import { forward } from "../forward/forward.ts";
 import type { Metrics } from "./metrics.ts";
 import type { Sessions } from "./sessions.ts";
-import { DataPathError, writeStatus } from "./status.ts";
+import { DataPathError, writeStatus } from "../forward/kube-status.ts";
 
 export interface HandlerContext extends AdmitContext {
   sessions: Sessions;

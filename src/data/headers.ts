@@ -3,23 +3,10 @@
  * the gateway's credential, so anything a client sends that the member would read as
  * identity (Authorization, Impersonate-*, X-Remote-*, cookies, the token in a WebSocket
  * subprotocol) is removed before the gateway adds the identity it vouches for. Hop-by-hop
- * headers belong to one connection and are never forwarded, in either direction.
+ * headers go too (forward/hop-by-hop.ts).
  */
 
-/** lowercased names, as node gives them */
-export type HeaderMap = Record<string, string | string[] | undefined>;
-
-/** RFC 9110 §7.6.1 connection-specific headers, plus HTTP/2's upgrade settings. */
-export const HOP_BY_HOP: ReadonlySet<string> = new Set([
-  "connection",
-  "keep-alive",
-  "proxy-connection",
-  "te",
-  "trailer",
-  "transfer-encoding",
-  "upgrade",
-  "http2-settings",
-]);
+import { HOP_BY_HOP, connectionTokens, headerValues, lookupHeader, type HeaderMap } from "../forward/hop-by-hop.ts";
 
 /**
  * Credentials and identity claims a client must not pass through. `audit-id` is the
@@ -28,41 +15,15 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set([
 const CLIENT_CREDENTIALS = new Set(["authorization", "proxy-authorization", "cookie", "host", "audit-id", "forwarded"]);
 const CLIENT_IDENTITY_PREFIXES = ["impersonate-", "x-remote-", "x-forwarded-"];
 
-/** Response headers that describe the member's connection to us, not ours to the client. */
-const RESPONSE_HOP_BY_HOP = new Set([...HOP_BY_HOP, "proxy-authenticate"]);
-
 /** The subprotocol in which kubectl and client-go carry a bearer token over WebSocket. */
 const WEBSOCKET_BEARER_PREFIX = "base64url.bearer.authorization.k8s.io";
 
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
-function values(value: string | string[] | undefined): string[] {
-  if (value === undefined) return [];
-  return Array.isArray(value) ? value : [value];
-}
-
-/** The lowercased names a Connection header lists (it may repeat, each a comma list). */
-function connectionTokens(value: string | string[] | undefined): Set<string> {
-  const tokens = new Set<string>();
-  for (const v of values(value))
-    for (const token of v.split(",")) {
-      const t = token.trim().toLowerCase();
-      if (t !== "") tokens.add(t);
-    }
-  return tokens;
-}
-
-/** Gathers a header's values under any spelling of its name. */
-function lookup(headers: HeaderMap, name: string): string[] {
-  const out: string[] = [];
-  for (const [key, value] of Object.entries(headers)) if (key.toLowerCase() === name) out.push(...values(value));
-  return out;
-}
-
 /** Removes what a client must never pass to a member; returns a new map. */
 export function sanitizeRequestHeaders(headers: HeaderMap, opts: { keepUpgrade: boolean }): Record<string, string | string[]> {
-  const listed = connectionTokens(lookup(headers, "connection"));
-  const upgrade = opts.keepUpgrade ? lookup(headers, "upgrade") : [];
+  const listed = connectionTokens(lookupHeader(headers, "connection"));
+  const upgrade = opts.keepUpgrade ? lookupHeader(headers, "upgrade") : [];
   const out: Record<string, string | string[]> = {};
   for (const [key, value] of Object.entries(headers)) {
     if (value === undefined) continue;
@@ -90,7 +51,7 @@ export function sanitizeRequestHeaders(headers: HeaderMap, opts: { keepUpgrade: 
 /** Drops entries of Sec-WebSocket-Protocol that carry a bearer token (base64url.bearer.authorization.k8s.io.*); returns undefined if none remain. */
 export function stripWebSocketBearer(value: string | string[] | undefined): string | undefined {
   const kept: string[] = [];
-  for (const v of values(value))
+  for (const v of headerValues(value))
     for (const entry of v.split(",")) {
       const protocol = entry.trim();
       if (protocol === "" || protocol.toLowerCase().startsWith(WEBSOCKET_BEARER_PREFIX)) continue;
@@ -146,17 +107,4 @@ export function queryCarriesToken(rawQuery: string, token: string): boolean {
     text = next;
   }
   return text.includes(token);
-}
-
-/** Removes hop-by-hop headers (and those named in Connection) from a member's response before it goes to the client. */
-export function sanitizeResponseHeaders(headers: HeaderMap): Record<string, string | string[]> {
-  const listed = connectionTokens(lookup(headers, "connection"));
-  const out: Record<string, string | string[]> = {};
-  for (const [key, value] of Object.entries(headers)) {
-    if (value === undefined) continue;
-    const name = key.toLowerCase();
-    if (name.startsWith(":") || RESPONSE_HOP_BY_HOP.has(name) || listed.has(name)) continue;
-    out[key] = value;
-  }
-  return out;
 }

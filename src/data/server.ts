@@ -3,16 +3,17 @@
  * /readyz (ready only with a fresh view) and /metrics; and the watchdog that re-checks
  * every live stream when the view changes and every quarter second (grant expiry).
  */
-import http2 from "node:http2";
+import type { IncomingMessage } from "node:http";
+import http2, { type Http2ServerRequest, type Http2ServerResponse } from "node:http2";
+import type { Duplex } from "node:stream";
 import type { ListenAddress } from "../config/serve-config.ts";
 import { listen } from "../net/listener.ts";
 import type { TlsMaterial } from "../tls/material.ts";
-import { handleAgentRequest, handleAgentUpgrade, isAgentPath, type AgentEndpointsOptions } from "../tunnel/endpoints.ts";
-import { checkFresh, revocation, liveGrants } from "./access.ts";
+import { checkFresh, revocation, liveGrants } from "./authenticate.ts";
 import { authorize } from "./authorize.ts";
 import { handleRequest, type HandlerContext } from "./handler.ts";
 import type { LiveSession } from "./sessions.ts";
-import { handleUpgrade } from "./upgrade.ts";
+import { handleUpgrade } from "./upgrade-handler.ts";
 
 export interface DataServerOptions {
   ctx: HandlerContext;
@@ -21,8 +22,17 @@ export interface DataServerOptions {
   syncConnected: () => boolean;
   /** Cut streams whose token expires (default: a token expiring mid-stream does not cut it). */
   cutStreamsOnTokenExpiry: boolean;
-  /** Agent enrollment and tunnels; without it, /agent/ paths are 404. */
-  agents?: AgentEndpointsOptions;
+  /** Agent enrollment and tunnels, mounted by serve/; without it, /agent/ paths are 404. */
+  agents?: AgentEndpoints;
+}
+
+/** What agents call on this port outside /clusters/ (tunnel/endpoints.ts builds it). */
+export interface AgentEndpoints {
+  handles(url: string | undefined): boolean;
+  request(req: Http2ServerRequest, res: Http2ServerResponse): void;
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  /** Tunnels connected to this process, by cluster, for /metrics. */
+  tunnelCounts(): Map<string, number>;
 }
 
 export interface DataServer {
@@ -87,16 +97,16 @@ export async function startDataServer(opts: DataServerOptions): Promise<DataServ
           syncStalenessSeconds: view.lastHeardAt === 0 ? -1 : (clock() - view.lastHeardAt) / 1000,
           syncConnected: opts.syncConnected(),
           revision: view.revision,
-          agentTunnels: opts.agents?.tunnels.counts(),
+          agentTunnels: opts.agents?.tunnelCounts(),
         }),
         "text/plain; version=0.0.4",
       );
     }
-    if (opts.agents !== undefined && isAgentPath(url)) return void handleAgentRequest(opts.agents, req, res);
+    if (opts.agents?.handles(url) === true) return opts.agents.request(req, res);
     void handleRequest(ctx, req, res);
   });
   server.on("upgrade", (req, socket, head) => {
-    if (opts.agents !== undefined && isAgentPath(req.url)) return handleAgentUpgrade(opts.agents, req, socket, head);
+    if (opts.agents?.handles(req.url) === true) return opts.agents.upgrade(req, socket, head);
     void handleUpgrade(ctx, req, socket, head);
   });
 

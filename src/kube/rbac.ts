@@ -8,6 +8,7 @@
  */
 import { createHash } from "node:crypto";
 import type { GrantState, RoleName } from "../store/types.ts";
+import { isLiveGrantState } from "../grant-state.ts";
 
 export const RBAC_GROUP = "rbac.authorization.k8s.io";
 export const RBAC_API_VERSION = `${RBAC_GROUP}/v1`;
@@ -18,8 +19,6 @@ export const MANAGED_BY = "kubegate";
 export const CLUSTER_LABEL = "kubegate.dev/cluster";
 export const GRANT_LABEL = "kubegate.dev/grant";
 
-/** States in which a grant gives (or is about to give) access; the control plane's LIVE_STATES. */
-const LIVE: ReadonlySet<GrantState> = new Set(["PENDING", "APPLIED", "FAILED"]);
 
 /** What the desired bindings depend on; the data plane's GrantView has these fields. */
 export interface GrantForRbac {
@@ -57,7 +56,7 @@ export interface Binding {
 
 /** Expiry is exclusive, as in authorize.ts: at expiresAt the grant is over. */
 export function isLiveGrant(grant: GrantForRbac, now: Date): boolean {
-  return LIVE.has(grant.state) && (grant.expiresAt === null || now.getTime() < grant.expiresAt.getTime());
+  return isLiveGrantState(grant.state) && (grant.expiresAt === null || now.getTime() < grant.expiresAt.getTime());
 }
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;

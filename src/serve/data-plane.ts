@@ -7,20 +7,22 @@ import { hostname } from "node:os";
 import { ClusterPhase } from "../../gen/kubegate/v1/cluster_pb.ts";
 import { createKubegateClients } from "../client/clients.ts";
 import { listenUrl, type ListenAddress } from "../config/serve-config.ts";
-import { createGrantReporter } from "../data/grant-reports.ts";
+import { createGrantReporter } from "../member/grant-reports.ts";
 import { createMetrics } from "../data/metrics.ts";
-import { createRbacReconciler } from "../data/rbac-reconciler.ts";
+import { createRbacReconciler } from "../member/rbac-reconciler.ts";
 import { startDataServer, type DataServer } from "../data/server.ts";
 import { createSessions, type Sessions } from "../data/sessions.ts";
-import { createReporter } from "../data/status-reporter.ts";
-import { startSync } from "../data/sync-client.ts";
-import { createUpstreams } from "../data/upstream.ts";
-import { createView, type View } from "../data/view.ts";
+import { createReporter } from "../member/reporter.ts";
+import { startSync } from "../sync/sync-client.ts";
+import { createUpstreams } from "../forward/upstream.ts";
+import { createView, type View } from "../sync/view.ts";
 import type { Logger } from "../log.ts";
 import { createRateLimiter } from "../net/rate-limit.ts";
 import type { TlsMaterial } from "../tls/material.ts";
 import { createTokenVerifier } from "../token/verifier.ts";
 import { createTunnelRegistry, type TunnelRegistry, type TunnelStatus } from "../tunnel/gateway.ts";
+import { createAgentEndpoints } from "../tunnel/endpoints.ts";
+import { tunnelUpstream } from "../tunnel/pool.ts";
 
 export interface DataPlaneOptions {
   listen: ListenAddress;
@@ -100,7 +102,7 @@ export async function startDataPlane(opts: DataPlaneOptions): Promise<DataPlane>
       rbac.onTunnelStatus(status.cluster, status.phase);
     },
   });
-  const upstreams = createUpstreams(tunnels);
+  const upstreams = createUpstreams({ viaAgent: tunnelUpstream(tunnels) });
   const grantReports = createGrantReporter(clients.sync, log);
   const rbac = createRbacReconciler({ view, upstreams, tunnels, impersonationPrefix: opts.impersonationPrefix, report: (r) => grantReports.push(r.grantId, r), log, clock });
   const ctx = {
@@ -140,7 +142,7 @@ export async function startDataPlane(opts: DataPlaneOptions): Promise<DataPlane>
     listen: opts.listen,
     syncConnected: sync.connected,
     cutStreamsOnTokenExpiry: opts.cutStreamsOnTokenExpiry,
-    agents: {
+    agents: createAgentEndpoints({
       view,
       tunnels,
       log,
@@ -148,7 +150,7 @@ export async function startDataPlane(opts: DataPlaneOptions): Promise<DataPlane>
         enroll: (bootstrapToken) => clients.sync.enrollAgent({ bootstrapToken }),
         rotate: (agentCredential) => clients.sync.rotateAgentCredential({ agentCredential }),
       },
-    },
+    }),
   });
   const started = server;
   return {

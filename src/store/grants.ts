@@ -8,9 +8,8 @@ import { toDate, toDateOrNull, toMs, toMsOrNull, type StoreContext } from "./con
 import { withDbErrors } from "./db-errors.ts";
 import type { GrantsTable } from "./schema.ts";
 import type { GrantRecord, GrantState, RoleName, Store, SubjectKind } from "./types.ts";
+import { LIVE_GRANT_STATES } from "../grant-state.ts";
 
-/** States from which a grant can still expire; REVOKED and EXPIRED are final. */
-const EXPIRABLE_STATES: GrantState[] = ["PENDING", "APPLIED", "FAILED"];
 
 export function toGrantRecord(row: Selectable<GrantsTable>): GrantRecord {
   return {
@@ -106,7 +105,7 @@ export function createGrantsRepository({ db, mutate }: StoreContext): Store["gra
         const rows = await trx
           .updateTable("grants")
           .set({ state: "EXPIRED", state_message: "the grant expired", updated_at: toMs(now) })
-          .where("state", "in", EXPIRABLE_STATES)
+          .where("state", "in", [...LIVE_GRANT_STATES])
           .where("expires_at", "is not", null)
           .where("expires_at", "<=", toMs(now))
           .returningAll()

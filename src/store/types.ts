@@ -43,7 +43,8 @@ export interface ClusterRecord {
 
 export type SubjectKind = "user" | "group";
 export type RoleName = "view" | "edit" | "admin" | "cluster-admin";
-export type GrantState = "PENDING" | "APPLIED" | "FAILED" | "REVOKED" | "EXPIRED";
+export type { GrantState } from "../grant-state.ts";
+import type { GrantState } from "../grant-state.ts";
 
 export interface GrantRecord {
   id: string;

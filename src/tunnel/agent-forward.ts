@@ -8,13 +8,13 @@
 import http, { type IncomingMessage, type OutgoingHttpHeaders } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import type { Duplex } from "node:stream";
-import { forward } from "../data/forward.ts";
-import { HOP_BY_HOP } from "../data/headers.ts";
-import { upstreamFailure } from "../data/upstream-failure.ts";
-import type { Upstream } from "../data/upstream.ts";
-import { DataPathError, writeStatus, writeStatusToSocket } from "../data/status.ts";
+import { forward } from "../forward/forward.ts";
+import { HOP_BY_HOP } from "../forward/hop-by-hop.ts";
+import { upstreamFailure } from "../forward/upstream-failure.ts";
+import type { Upstream } from "../forward/upstream.ts";
+import { DataPathError, writeStatus, writeStatusToSocket } from "../forward/kube-status.ts";
 import type { Logger } from "../log.ts";
-import { headerBlock, splice } from "../net/upgrade-relay.ts";
+import { headerBlock, splice } from "../forward/upgrade-relay.ts";
 import { APISERVER_AUTHORITY } from "./protocol.ts";
 
 /** Hop-by-hop headers, Host, and the two credentials only the agent may set. */

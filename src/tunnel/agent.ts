@@ -7,7 +7,7 @@
 import http2, { type ServerHttp2Session } from "node:http2";
 import https from "node:https";
 import type { Duplex } from "node:stream";
-import { createUpstreams } from "../data/upstream.ts";
+import { createUpstreams } from "../forward/upstream.ts";
 import type { Logger } from "../log.ts";
 import { backoffDelay, sleepUnlessAborted } from "../net/backoff.ts";
 import { acceptConnect, createConnectServer, forwardRequest, type AgentForwardContext } from "./agent-forward.ts";

@@ -5,7 +5,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { readKubeconfigTarget, type KubeconfigTarget } from "../kube/kubeconfig-target.ts";
-import type { ClusterRouteView } from "../data/view.ts";
+import type { MemberRoute } from "../forward/upstream.ts";
 
 export const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
 
@@ -36,16 +36,13 @@ export async function loadApiserverTarget(src: ApiserverSource): Promise<Kubecon
 }
 
 /** The target as a direct-mode route, so the agent reuses the data plane's upstream pools. */
-export function apiserverRoute(cluster: string, t: KubeconfigTarget): ClusterRouteView {
+export function apiserverRoute(cluster: string, t: KubeconfigTarget): MemberRoute {
   return {
     name: cluster,
     mode: "direct",
     serverUrl: t.serverUrl,
     caPem: t.caPem,
     credential: t.credential,
-    phase: "READY",
-    agentCredentialHash: "",
-    manageRbac: false,
     version: JSON.stringify([t.serverUrl, t.caPem, t.credential]),
   };
 }

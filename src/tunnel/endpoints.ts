@@ -8,11 +8,11 @@ import type { IncomingMessage } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import type { Duplex } from "node:stream";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { bearerToken } from "../data/access.ts";
-import { DataPathError, writeStatus, writeStatusToSocket } from "../data/status.ts";
-import type { View } from "../data/view.ts";
+import { DataPathError, writeStatus, writeStatusToSocket } from "../forward/kube-status.ts";
+import type { View } from "../sync/view.ts";
 import type { ErrorKind } from "../errors.ts";
 import type { Logger } from "../log.ts";
+import { bearerToken } from "../net/bearer.ts";
 import { hashSecret } from "../store/secret-hash.ts";
 import type { TunnelRegistry } from "./gateway.ts";
 import { AGENT_CLUSTER_HEADER, AGENT_VERSION_HEADER, ENROLL_PATH, ROTATE_PATH, TUNNEL_PATH, TUNNEL_PROTOCOL } from "./protocol.ts";
@@ -101,4 +101,14 @@ export function handleAgentUpgrade(opts: AgentEndpointsOptions, req: IncomingMes
     if (err) socket.destroy();
     else opts.tunnels.adopt(socket, head, { cluster, credentialHash: hash, agentVersion });
   });
+}
+
+/** The agent endpoints as the data server mounts them (serve/ injects them). */
+export function createAgentEndpoints(opts: AgentEndpointsOptions) {
+  return {
+    handles: isAgentPath,
+    request: (req: Http2ServerRequest, res: Http2ServerResponse) => void handleAgentRequest(opts, req, res),
+    upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => handleAgentUpgrade(opts, req, socket, head),
+    tunnelCounts: () => opts.tunnels.counts(),
+  };
 }

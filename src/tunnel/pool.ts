@@ -1,16 +1,15 @@
 /**
- * An agent cluster's tunnel seen as an upstream HTTP/2 pool, so ordinary requests take
- * the same forwarding path (forward-h2.ts) as direct members: each request is a stream on
+ * An agent cluster's tunnel seen as an upstream, so ordinary requests take the same
+ * forwarding path (forward/forward-h2.ts) as direct members: each request is a stream on
  * the agent's session. No tunnel means the agent is offline: a 503 that names the cluster.
  */
+import http from "node:http";
 import type { OutgoingHttpHeaders } from "node:http2";
-import { DataPathError } from "../data/status.ts";
-import type { H2Pool } from "../data/upstream-h2.ts";
+import type { Socket } from "node:net";
+import type { H2Pool } from "../forward/h2-pool.ts";
+import { agentOffline, type Http1RequestOptions, type MemberRoute, type Upstream } from "../forward/upstream.ts";
 import type { TunnelRegistry } from "./gateway.ts";
-
-export function agentOffline(cluster: string): DataPathError {
-  return new DataPathError("unavailable", `cluster ${JSON.stringify(cluster)} is in agent mode and its agent is not connected`);
-}
+import { APISERVER_AUTHORITY } from "./protocol.ts";
 
 export function createTunnelPool(cluster: string, tunnels: TunnelRegistry): H2Pool {
   return {
@@ -29,5 +28,30 @@ export function createTunnelPool(cluster: string, tunnels: TunnelRegistry): H2Po
     close() {
       // The registry owns tunnels; they outlive a route change of their cluster.
     },
+  };
+}
+
+/** The upstream of an agent cluster: every request rides the agent's tunnel, which adds the member credential. */
+export function tunnelUpstream(tunnels: TunnelRegistry): (route: MemberRoute) => Upstream {
+  return (route) => {
+    const request = (options: Http1RequestOptions) => {
+      const stream = tunnels.connect(route.name);
+      if (stream === undefined) throw agentOffline(route.name);
+      // An HTTP/2 stream is a Duplex, which is all http.request needs of its connection.
+      return http.request({ ...options, createConnection: () => stream as unknown as Socket });
+    };
+    return {
+      cluster: route.name,
+      authority: APISERVER_AUTHORITY,
+      basePath: "",
+      h2: createTunnelPool(route.name, tunnels),
+      authorization: undefined,
+      // A tunnel always speaks HTTP/2, so this path is not taken; if it were, a CONNECT
+      // stream per request is still correct.
+      http1: request,
+      request,
+      // The registry owns tunnels; they outlive a route change of their cluster.
+      close: () => undefined,
+    };
   };
 }

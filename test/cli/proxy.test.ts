@@ -14,8 +14,8 @@ import net from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Role, SubjectKind } from "../../gen/kubegate/v1/grant_pb.ts";
-import { createClusterAccess, targetFromKubeconfig, type MintedToken } from "../../src/proxy/access.ts";
-import { DEFAULT_ACCEPT_HOSTS, hostAllowed, originAllowed, parseAcceptHosts } from "../../src/proxy/hosts.ts";
+import { createClusterAccess, targetFromKubeconfig, type MintedToken } from "../../src/local-proxy/cluster-tokens.ts";
+import { DEFAULT_ACCEPT_HOSTS, hostAllowed, originAllowed, parseAcceptHosts } from "../../src/local-proxy/hosts.ts";
 import { cliUser, type CliUser } from "../support/cli.ts";
 import { startTestGateway, type TestGateway } from "../support/gateway.ts";
 

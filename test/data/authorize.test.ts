@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { authorize, type GrantView } from "../../src/data/authorize.ts";
+import { authorize } from "../../src/data/authorize.ts";
+import type { GrantView } from "../../src/sync/view.ts";
 import { parseRequestInfo } from "../../src/data/request-info.ts";
 
 const NOW = new Date("2030-01-01T12:00:00Z");

@@ -1,7 +1,7 @@
 /** The data plane's 403 words, checked against what kube-apiserver v1.32 says for the same request. */
 import { describe, expect, it } from "vitest";
 import { forbidden } from "../../src/data/forbidden.ts";
-import { statusBody } from "../../src/data/status.ts";
+import { statusBody } from "../../src/forward/kube-status.ts";
 import { parseRequestInfo } from "../../src/data/request-info.ts";
 
 const USER = "kubegate:alice";

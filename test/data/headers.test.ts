@@ -3,10 +3,9 @@ import {
   impersonationHeaders,
   queryCarriesToken,
   sanitizeRequestHeaders,
-  sanitizeResponseHeaders,
   stripWebSocketBearer,
-  type HeaderMap,
 } from "../../src/data/headers.ts";
+import { sanitizeResponseHeaders, type HeaderMap } from "../../src/forward/hop-by-hop.ts";
 
 /** Headers a client may pass and the member must see unchanged. */
 const benign: HeaderMap = {

@@ -1,6 +1,8 @@
 /**
  * Parses a request path and method into kube-apiserver's RequestInfo: verb,
  * API group and version, namespace, resource, name, subresource. Pure.
+ * Written apart from src/data/request-info.ts on purpose: the fake plays the member, so
+ * a parsing mistake in the gateway must not be copied into the server that checks it.
  */
 
 /** The parsed request. */

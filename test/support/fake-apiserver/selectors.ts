@@ -2,6 +2,8 @@
  * Label and field selectors, parsed once per request into predicates.
  * Label syntax follows kubectl: `a=b`, `a==b`, `a!=b`, `a in (x,y)`, `a notin (x)`,
  * `a` (exists) and `!a` (does not exist), comma-separated.
+ * Written apart from src/kube/label-selector.ts on purpose: the fake plays the member, so
+ * a mistake in kubegate's selector must not be copied into the server that checks it.
  */
 import { badRequest } from "./status.ts";
 

@@ -1,0 +1,100 @@
+/**
+ * The admission chain every data-plane request passes before anything reaches a member:
+ * route → authenticate → parse the Kubernetes request → authorize → build upstream
+ * headers (client credentials and identity stripped, the gateway's own set after).
+ */
+import type { IncomingHttpHeaders } from "node:http";
+import type { RateLimiter } from "../net/rate-limit.ts";
+import type { GatewayClaims } from "../token/claims.ts";
+import { bearerToken, webSocketBearer } from "../net/bearer.ts";
+import { authenticate, liveGrants, type AccessOptions } from "./authenticate.ts";
+import { authorize } from "./authorize.ts";
+import type { GrantView } from "../sync/view.ts";
+import { forbidden } from "./forbidden.ts";
+import { impersonationHeaders, queryCarriesToken, sanitizeRequestHeaders } from "./headers.ts";
+import { parseRequestInfo, type RequestInfo } from "./request-info.ts";
+import { parseRoute } from "./route.ts";
+import { DataPathError } from "../forward/kube-status.ts";
+import type { Upstream, Upstreams } from "../forward/upstream.ts";
+
+const BODILESS = new Set(["GET", "HEAD", "OPTIONS"]);
+
+export interface AdmitContext {
+  access: AccessOptions;
+  upstreams: Upstreams;
+  impersonationPrefix: string;
+  /** Per-user request limit on this replica, when configured. */
+  limiter?: RateLimiter;
+}
+
+export interface Admitted {
+  cluster: string;
+  /** Kubernetes path plus query, as sent. */
+  target: string;
+  claims: GatewayClaims;
+  info: RequestInfo;
+  /** The query, parsed once for the whole request. */
+  query: URLSearchParams;
+  grant: GrantView;
+  upstream: Upstream;
+  headers: Record<string, string | string[]>;
+}
+
+/** Partial facts for the audit line of a refused request. */
+export interface AdmitFacts {
+  cluster?: string;
+  claims?: GatewayClaims;
+  info?: RequestInfo;
+}
+
+export async function admit(
+  ctx: AdmitContext,
+  req: { method: string; url: string; headers: IncomingHttpHeaders; upgrade: boolean; requestId: string },
+  facts: AdmitFacts,
+): Promise<Admitted> {
+  const route = parseRoute(req.url);
+  // A body on a bodiless method would desynchronise a pooled member connection (the
+  // forwarder drops it, the member waits for it): refuse it outright.
+  if (BODILESS.has(req.method) && (Number(req.headers["content-length"] ?? 0) > 0 || req.headers["transfer-encoding"] !== undefined))
+    throw new DataPathError("invalid", `a ${req.method} request must not have a body`, { status: 400 });
+  if (!route.ok) throw new DataPathError(route.status === 404 ? "notFound" : "invalid", route.message, { status: route.status });
+  facts.cluster = route.cluster;
+  const token = bearerToken(req.headers.authorization) ?? (req.upgrade ? webSocketBearer(req.headers["sec-websocket-protocol"]) : undefined);
+  const caller = await authenticate(ctx.access, token, route.cluster);
+  facts.claims = caller.claims;
+  const wait = ctx.limiter?.take(caller.claims.sub) ?? 0;
+  if (wait > 0)
+    throw new DataPathError("rateLimited", `too many requests from ${caller.claims.sub}: retry in ${Math.ceil(wait / 1000)}s`, {
+      retryAfterSeconds: Math.ceil(wait / 1000),
+    });
+  const query = new URLSearchParams(route.query);
+  const info = parseRequestInfo(req.method, route.path, query);
+  facts.info = info;
+  if (queryCarriesToken(route.query, caller.token))
+    throw new DataPathError("invalid", "the kubegate token must not be sent in the query string", { status: 400 });
+  const decision = authorize(info, liveGrants(ctx.access.view, caller.claims), route.cluster, new Date(ctx.access.clock()));
+  if (!decision.allowed) throw forbidden(info, `${ctx.impersonationPrefix}${caller.claims.sub}`, decision.message, decision.reason);
+  const upstream = ctx.upstreams.get(caller.cluster);
+  const headers: Record<string, string | string[]> = {
+    ...sanitizeRequestHeaders(req.headers, { keepUpgrade: req.upgrade }),
+    ...impersonationHeaders({
+      user: caller.claims.sub,
+      groups: caller.claims.groups,
+      grantIds: [decision.grant.id],
+      prefix: ctx.impersonationPrefix,
+      requestId: req.requestId,
+    }),
+  };
+  if (upstream.authorization !== undefined) headers["authorization"] = upstream.authorization;
+  if (BODILESS.has(req.method)) delete headers["content-length"];
+  return {
+    cluster: route.cluster,
+    target: route.query === "" ? route.path : `${route.path}?${route.query}`,
+    claims: caller.claims,
+    info,
+    query,
+    grant: decision.grant,
+    upstream,
+    headers,
+  };
+}
