@@ -10,8 +10,8 @@ import type https from "node:https";
 import { pipeline } from "node:stream";
 import { sanitizeResponseHeaders } from "../forward/hop-by-hop.ts";
 import { abortResponse, type DataPathError, writeStatus } from "../forward/kube-status.ts";
-import type { ClusterAccess, ClusterTarget } from "./cluster-tokens.ts";
-import { controlPlaneRefusal, dataPlaneFailure } from "./refusals.ts";
+import type { ClusterAccess } from "./cluster-tokens.ts";
+import { clusterTargetAndToken, controlPlaneRefusal, dataPlaneFailure } from "./refusals.ts";
 import { requestUpstream, where } from "./gateway-request.ts";
 
 export interface ForwardDeps {
@@ -35,15 +35,9 @@ export async function forwardRequest(deps: ForwardDeps, req: IncomingMessage, re
   const method = req.method ?? "GET";
   const retryable = (method === "GET" || method === "HEAD") && !hasBody(req);
 
-  let target: ClusterTarget;
-  let token: string;
-  try {
-    [target, token] = await Promise.all([deps.access.target(cluster), deps.access.token(cluster)]);
-  } catch (err) {
-    refuse(controlPlaneRefusal(err));
-    return;
-  }
-  if (res.destroyed) return;
+  const resolved = await clusterTargetAndToken(deps.access, cluster).catch((err: DataPathError) => void refuse(err));
+  if (resolved === undefined || res.destroyed) return;
+  const { target, token } = resolved;
 
   const send = (bearer: string, retried: boolean) => {
     const upstream = requestUpstream({ target, token: bearer, method, path, headers: req.headers, agent: deps.agent, connectTimeoutMs: deps.connectTimeoutMs });

@@ -10,6 +10,7 @@ import { RetryInfoSchema } from "../../gen/kubegate/v1/errors_pb.ts";
 import { DataPathError } from "../forward/kube-status.ts";
 import type { ErrorKind } from "../errors.ts";
 import { TLS_FAILURES } from "../forward/upstream-failure.ts";
+import type { ClusterAccess, ClusterTarget } from "./cluster-tokens.ts";
 
 const BY_CODE: Partial<Record<Code, ErrorKind>> = {
   [Code.InvalidArgument]: "invalid",
@@ -21,6 +22,19 @@ const BY_CODE: Partial<Record<Code, ErrorKind>> = {
   [Code.DeadlineExceeded]: "timeout",
   [Code.Unavailable]: "unavailable",
 };
+
+/**
+ * Where the cluster is and a token for it, both from the control plane; a refusal comes
+ * back as the Status the local client gets.
+ */
+export async function clusterTargetAndToken(access: ClusterAccess, cluster: string): Promise<{ target: ClusterTarget; token: string }> {
+  try {
+    const [target, token] = await Promise.all([access.target(cluster), access.token(cluster)]);
+    return { target, token };
+  } catch (err) {
+    throw controlPlaneRefusal(err);
+  }
+}
 
 /** A failed MintToken or MintKubeconfig, as the Status the local client gets. */
 export function controlPlaneRefusal(err: unknown): DataPathError {

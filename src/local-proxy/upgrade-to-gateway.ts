@@ -9,8 +9,8 @@ import type { Duplex } from "node:stream";
 import { sanitizeResponseHeaders } from "../forward/hop-by-hop.ts";
 import { DataPathError, writeStatusToSocket } from "../forward/kube-status.ts";
 import { headerBlock, splice } from "../forward/upgrade-relay.ts";
-import type { ClusterAccess, ClusterTarget } from "./cluster-tokens.ts";
-import { controlPlaneRefusal, dataPlaneFailure } from "./refusals.ts";
+import type { ClusterAccess } from "./cluster-tokens.ts";
+import { clusterTargetAndToken, dataPlaneFailure } from "./refusals.ts";
 import { requestUpstream, where } from "./gateway-request.ts";
 
 const PROTOCOLS = new Set(["spdy/3.1", "websocket"]);
@@ -32,15 +32,9 @@ export async function forwardUpgrade(deps: UpgradeDeps, req: IncomingMessage, so
     deps.onRefusal(req, err);
     if (!socket.destroyed) writeStatusToSocket(socket, err);
   };
-  let target: ClusterTarget;
-  let token: string;
-  try {
-    [target, token] = await Promise.all([deps.access.target(cluster), deps.access.token(cluster)]);
-  } catch (err) {
-    refuse(controlPlaneRefusal(err));
-    return;
-  }
-  if (socket.destroyed) return;
+  const resolved = await clusterTargetAndToken(deps.access, cluster).catch((err: DataPathError) => void refuse(err));
+  if (resolved === undefined || socket.destroyed) return;
+  const { target, token } = resolved;
 
   const upstream = requestUpstream({ target, token, method: req.method ?? "GET", path, headers: req.headers, agent: false, connectTimeoutMs: deps.connectTimeoutMs });
   let upgraded = false;
