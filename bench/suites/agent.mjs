@@ -108,7 +108,8 @@ export default {
     ctx.log("agent: starting the fake apiserver and kubegate serve (child processes)");
     const fake = await startFakeApiserver({ stderrFile: join(dir, "fake.log") });
     ctx.defer(fake.stop);
-    const gw = await startGateway();
+    // One user holds all 1,000 watches: raise the per-user stream cap (default 1,000) above them.
+    const gw = await startGateway({ "max-streams-per-user": "4000" });
     ctx.defer(gw.stop);
     const { Role, SubjectKind } = await importDist("gen/kubegate/v1/grant_pb.js");
 

@@ -77,7 +77,9 @@ export default {
     const dir = await ctx.tempDir("kubegate-bench-watches-");
     const fake = await startFakeApiserver({ stderrFile: join(dir, "fake.log") });
     ctx.defer(fake.stop);
-    const gw = await startGateway();
+    // One user holds every watch, 1,000 to a session: above the default per-user and
+    // per-connection stream caps (1,000 and 250), which this load raises, as an operator would.
+    const gw = await startGateway({ "max-streams-per-user": String(total * 2), "data-max-concurrent-streams": String(perSession * 2) });
     ctx.defer(gw.stop);
     await registerDirect(gw, CLUSTER, { serverUrl: fake.url, caPem: fake.caPem, bearer: fake.gatewayToken });
     const user = await createUser(gw, { name: "watcher", cluster: CLUSTER, role: "view" });

@@ -6,6 +6,7 @@ import { homedir } from "node:os";
 import { isIP } from "node:net";
 import { join, resolve } from "node:path";
 import { parseDuration } from "./duration.ts";
+import type { EdgeLimits } from "../data/edge.ts";
 
 export interface ListenAddress {
   host: string;
@@ -53,6 +54,11 @@ export interface ServeConfig {
   requestRate: number;
   requestBurst: number;
   upstreamResponseTimeoutMs: number;
+  /** Data port: connection-level limits and timeouts. */
+  edge: EdgeLimits;
+  /** Data plane: concurrent requests and streams per user, and per cluster, on this replica. */
+  maxStreamsPerUser: number;
+  maxStreamsPerCluster: number;
   oidcIssuerUrl: string | undefined;
   oidcClientId: string | undefined;
   oidcUsernameClaim: string;
@@ -105,6 +111,25 @@ export const serveOptions: Record<string, OptionSpec> = {
     kind: "duration",
     default: "60s",
     help: "data plane: time for a member to start answering (streams are never cut after that)",
+  },
+  dataMaxConcurrentStreams: { flag: "data-max-concurrent-streams", kind: "number", default: "250", help: "data port: concurrent streams per client HTTP/2 connection" },
+  dataMaxResets: { flag: "data-max-resets-per-second", kind: "number", default: "200", help: "data port: streams a client may reset per second on one connection, then GOAWAY" },
+  dataMaxHeaderBytes: { flag: "data-max-header-bytes", kind: "number", default: "65536", help: "data port: bytes of request headers (431 beyond)" },
+  dataMaxHeaderCount: { flag: "data-max-header-count", kind: "number", default: "200", help: "data port: request header fields" },
+  dataHandshakeTimeout: { flag: "data-handshake-timeout", kind: "duration", default: "5s", help: "data port: TCP accept to the end of the TLS handshake" },
+  dataHeaderTimeout: { flag: "data-header-timeout", kind: "duration", default: "10s", help: "data port: time to send a request's headers (slowloris)" },
+  dataIdleTimeout: {
+    flag: "data-idle-timeout",
+    kind: "duration",
+    default: "2m",
+    help: "data port: idle connections are closed after this; open streams are PINGed, never cut",
+  },
+  maxStreamsPerUser: { flag: "max-streams-per-user", kind: "number", default: "1000", help: "data plane: concurrent requests and streams per user and replica (429 beyond)" },
+  maxStreamsPerCluster: {
+    flag: "max-streams-per-cluster",
+    kind: "number",
+    default: "10000",
+    help: "data plane: concurrent requests and streams per cluster and replica (429 beyond)",
   },
   oidcIssuerUrl: { flag: "oidc-issuer-url", kind: "string", help: "accept OIDC ID tokens from this issuer" },
   oidcClientId: { flag: "oidc-client-id", kind: "string", help: "OIDC audience" },
@@ -159,6 +184,11 @@ export function resolveServeConfig(flags: Record<string, string | undefined>, en
   const nonNegative = (key: string) => {
     const n = Number(raw[key]);
     if (!Number.isFinite(n) || n < 0) throw new ConfigError(`${where(key)}: must be a number, 0 or more`);
+    return n;
+  };
+  const whole = (key: string) => {
+    const n = Number(raw[key]);
+    if (!Number.isInteger(n) || n < 1) throw new ConfigError(`${where(key)}: must be a whole number, 1 or more`);
     return n;
   };
   const workers = () => {
@@ -222,6 +252,17 @@ export function resolveServeConfig(flags: Record<string, string | undefined>, en
     requestRate: nonNegative("requestRate"),
     requestBurst: positive("requestBurst"),
     upstreamResponseTimeoutMs: duration("upstreamResponseTimeout"),
+    edge: {
+      maxConcurrentStreams: whole("dataMaxConcurrentStreams"),
+      maxResetsPerSecond: whole("dataMaxResets"),
+      maxHeaderBytes: whole("dataMaxHeaderBytes"),
+      maxHeaderCount: whole("dataMaxHeaderCount"),
+      handshakeTimeoutMs: duration("dataHandshakeTimeout"),
+      headerTimeoutMs: duration("dataHeaderTimeout"),
+      idleTimeoutMs: duration("dataIdleTimeout"),
+    },
+    maxStreamsPerUser: whole("maxStreamsPerUser"),
+    maxStreamsPerCluster: whole("maxStreamsPerCluster"),
     oidcIssuerUrl: raw["oidcIssuerUrl"],
     oidcClientId: raw["oidcClientId"],
     oidcUsernameClaim: raw["oidcUsernameClaim"]!,

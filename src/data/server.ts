@@ -11,6 +11,7 @@ import { listen } from "../net/listener.ts";
 import type { TlsMaterial } from "../tls/material.ts";
 import { checkFresh, revocation, liveGrants } from "./authenticate.ts";
 import { authorize } from "./authorize.ts";
+import { DEFAULT_EDGE_LIMITS, edgeServerOptions, guardSession, type EdgeLimits } from "./edge.ts";
 import { handleRequest, type HandlerContext } from "./handler.ts";
 import type { LiveSession } from "./sessions.ts";
 import { handleUpgrade } from "./upgrade-handler.ts";
@@ -22,6 +23,8 @@ export interface DataServerOptions {
   syncConnected: () => boolean;
   /** Cut streams whose token expires (default: a token expiring mid-stream does not cut it). */
   cutStreamsOnTokenExpiry: boolean;
+  /** Connection-level limits and timeouts (default DEFAULT_EDGE_LIMITS). */
+  limits?: EdgeLimits;
   /** Agent enrollment and tunnels, mounted by serve/; without it, /agent/ paths are 404. */
   agents?: AgentEndpoints;
 }
@@ -61,16 +64,22 @@ export function sessionVerdict(ctx: HandlerContext, s: LiveSession, cutOnTokenEx
 
 export async function startDataServer(opts: DataServerOptions): Promise<DataServer> {
   const { ctx } = opts;
+  const limits = opts.limits ?? DEFAULT_EDGE_LIMITS;
+  const edge = edgeServerOptions(limits);
   const server = http2.createSecureServer({
     allowHTTP1: true,
     cert: opts.tls.certPem,
     key: opts.tls.keyPem,
-    // Room for thousands of concurrent watches on one connection, and windows large
-    // enough that a big LIST is not throttled by flow control.
+    ...edge,
+    // Windows large enough that a big LIST is not throttled by flow control, and the
+    // memory for them.
     maxSessionMemory: 256,
-    settings: { initialWindowSize: 4 * 1024 * 1024, maxConcurrentStreams: 100_000 },
+    settings: { ...edge.settings, initialWindowSize: 4 * 1024 * 1024 },
   });
-  server.on("session", (session) => session.setLocalWindowSize(16 * 1024 * 1024));
+  server.on("session", (session) => {
+    session.setLocalWindowSize(16 * 1024 * 1024);
+    guardSession(session, limits, ctx.log);
+  });
 
   const text = (res: http2.Http2ServerResponse, status: number, body: string, type = "text/plain; charset=utf-8") => {
     res.writeHead(status, { "content-type": type, "cache-control": "no-store" });

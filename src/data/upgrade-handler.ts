@@ -60,8 +60,18 @@ export async function handleUpgrade(ctx: HandlerContext, req: IncomingMessage, s
   }
 
   const upstream = admitted.upstream;
-  let proxyReq: ClientRequest;
+  let proxyReq: ClientRequest | undefined;
+  let removeSession: (() => void) | undefined;
+  let upstreamSocket: Duplex | undefined;
+  const cut = (why: string) => {
+    reason ??= why;
+    socket.destroy();
+    upstreamSocket?.destroy();
+    proxyReq?.destroy();
+  };
   try {
+    // Registered first: a user or cluster at its stream cap never opens an upstream connection.
+    removeSession = ctx.sessions.add({ id: requestId, kind: "upgrade", cluster: admitted.cluster, claims: admitted.claims, info: admitted.info, cut });
     proxyReq = upstream.request({
       method: req.method ?? "GET",
       path: admitted.target,
@@ -69,18 +79,10 @@ export async function handleUpgrade(ctx: HandlerContext, req: IncomingMessage, s
       timeout: ctx.responseTimeoutMs,
     });
   } catch (err) {
+    removeSession?.();
     refuse(err instanceof DataPathError ? err : upstreamFailure(admitted.cluster, err as NodeJS.ErrnoException));
     return;
   }
-  let removeSession: (() => void) | undefined;
-  let upstreamSocket: Duplex | undefined;
-  const cut = (why: string) => {
-    reason ??= why;
-    socket.destroy();
-    upstreamSocket?.destroy();
-    proxyReq.destroy();
-  };
-  removeSession = ctx.sessions.add({ id: requestId, kind: "upgrade", cluster: admitted.cluster, claims: admitted.claims, info: admitted.info, cut });
   socket.once("close", () => {
     if (upstreamSocket === undefined) proxyReq.destroy();
   });

@@ -56,7 +56,7 @@ export function h2RequestHeaders(headers: Record<string, string | string[]>, met
   return out;
 }
 
-function clientGone(res: Res): boolean {
+export function clientGone(res: Res): boolean {
   return "stream" in res && res.stream !== undefined ? res.stream.destroyed : (res as ServerResponse).destroyed;
 }
 
@@ -65,7 +65,7 @@ function streamClosed(code: number | undefined): NodeJS.ErrnoException {
 }
 
 /** The client went away (or revocation cut it): nothing is sent, the audit says why. */
-function clientClosed(): DataPathError {
+export function clientClosed(): DataPathError {
   return Object.assign(new DataPathError("badGateway", "client closed the connection", { detail: "client closed the connection" }), { midStream: true });
 }
 

@@ -12,7 +12,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import proxy from "http2-proxy";
-import { forwardH2 } from "./forward-h2.ts";
+import { clientClosed, clientGone, forwardH2 } from "./forward-h2.ts";
 import { sanitizeResponseHeaders } from "./hop-by-hop.ts";
 import { abortResponse, DataPathError } from "./kube-status.ts";
 import { redirectRefusal, upstreamFailure } from "./upstream-failure.ts";
@@ -28,6 +28,8 @@ function timeoutError(code: string, message: string): NodeJS.ErrnoException {
 }
 
 export async function forward(req: Req, res: Res, opts: ForwardOptions): Promise<void> {
+  // A stream the client reset while it was being admitted (rapid reset) never reaches the member.
+  if (clientGone(res)) throw clientClosed();
   if (opts.upstream.h2.protocol !== "http/1.1" && (await forwardH2(req, res, opts))) return;
   await forwardHttp1(req, res, opts);
 }

@@ -10,6 +10,7 @@ import { listenUrl, type ListenAddress } from "../config/serve-config.ts";
 import { createGrantReporter } from "../member/grant-reports.ts";
 import { createMetrics } from "../data/metrics.ts";
 import { createRbacReconciler } from "../member/rbac-reconciler.ts";
+import type { EdgeLimits } from "../data/edge.ts";
 import { startDataServer, type DataServer } from "../data/server.ts";
 import { createSessions, type Sessions } from "../data/sessions.ts";
 import { createReporter } from "../member/reporter.ts";
@@ -42,6 +43,11 @@ export interface DataPlaneOptions {
   requestRate?: number;
   requestBurst?: number;
   replica?: string;
+  /** Connection-level limits and timeouts of the data port (default DEFAULT_EDGE_LIMITS). */
+  edge?: EdgeLimits;
+  /** Concurrent requests and streams per user and per cluster on this replica (default 1,000 and 10,000). */
+  maxStreamsPerUser?: number;
+  maxStreamsPerCluster?: number;
   /** Agent tunnel ping interval (default 5 s); a tunnel silent for 3 of them is dropped. */
   agentHeartbeatMs?: number;
   /**
@@ -73,7 +79,7 @@ export async function startDataPlane(opts: DataPlaneOptions): Promise<DataPlane>
   const log = opts.log.child({ component: "data" }, { redact: { paths: [] } });
   const view = createView();
   const verifier = createTokenVerifier({ issuer: opts.issuer, clock });
-  const sessions = createSessions();
+  const sessions = createSessions({ perUser: opts.maxStreamsPerUser ?? 1_000, perCluster: opts.maxStreamsPerCluster ?? 10_000 });
   const clients = createKubegateClients({ baseUrl: opts.controlUrl, caPem: opts.controlCaPem, credential: opts.credential, protocol: "grpc" });
   const clusterReports = createReporter<TunnelStatus>({
     log,
@@ -140,6 +146,7 @@ export async function startDataPlane(opts: DataPlaneOptions): Promise<DataPlane>
     ctx,
     tls: opts.tls,
     listen: opts.listen,
+    ...(opts.edge === undefined ? {} : { limits: opts.edge }),
     syncConnected: sync.connected,
     cutStreamsOnTokenExpiry: opts.cutStreamsOnTokenExpiry,
     agents: createAgentEndpoints({

@@ -36,6 +36,9 @@ function dataPlaneSettings(config: ServeConfig) {
     requestRate: config.requestRate,
     requestBurst: config.requestBurst,
     agentHeartbeatMs: config.agentHeartbeatMs,
+    edge: config.edge,
+    maxStreamsPerUser: config.maxStreamsPerUser,
+    maxStreamsPerCluster: config.maxStreamsPerCluster,
   };
 }
 

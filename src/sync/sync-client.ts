@@ -31,7 +31,9 @@ export interface SyncLoop {
 export function startSync(opts: SyncOptions): SyncLoop {
   const clock = opts.clock ?? Date.now;
   const initial = opts.initialBackoffMs ?? 200;
-  const max = opts.maxBackoffMs ?? 10_000;
+  // Capped low so the data plane is back within a second or two of its control plane; the
+  // jitter still spreads a fleet's redials, and one redial a second is cheap to refuse.
+  const max = opts.maxBackoffMs ?? 1_000;
   const abort = new AbortController();
   let connected = false;
   let markReady: () => void = () => undefined;

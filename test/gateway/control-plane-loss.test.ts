@@ -81,13 +81,19 @@ it("serves within the staleness bound, then fails closed, then resumes", async (
   expect(closed.json).toMatchObject({ kind: "Status", code: 503, reason: "ServiceUnavailable" });
   expect(String((closed.json as { message: string }).message)).toContain("lost contact with its control plane");
   expect((await ready()).status).toBe(503);
+  // A longer outage, so a reconnect backoff that kept growing would show below.
+  while (Date.now() - lostAt < 8_000) await new Promise((r) => setTimeout(r, 200));
 
   control = await startKubegate("control", resolveServeConfig(controlFlags, {}), quiet());
   started.push(control);
+  const backAt = Date.now();
   const deadline = Date.now() + 15_000;
   let status = 0;
-  while (Date.now() < deadline && (status = (await get()).status) !== 200) await new Promise((r) => setTimeout(r, 200));
+  while (Date.now() < deadline && (status = (await get()).status) !== 200) await new Promise((r) => setTimeout(r, 100));
   expect(status).toBe(200);
+  const recoveredMs = Date.now() - backAt;
+  console.log(`data plane serving again ${recoveredMs} ms after its control plane was back (outage 8 s)`);
+  expect(recoveredMs).toBeLessThanOrEqual(2_000);
   expect((await ready()).status).toBe(200);
   await fake.close();
 }, 40_000);
