@@ -12,6 +12,13 @@ import { TokenService } from "../../gen/kubegate/v1/token_pb.ts";
 
 export type Protocol = "connect" | "grpc" | "grpc-web";
 
+/**
+ * Messages larger than this are refused here with ResourceExhausted, before a byte is sent:
+ * node's HTTP/2 client would otherwise buffer them past its session memory and lose the
+ * whole connection, other calls on it included. The control plane's default read limit.
+ */
+export const WRITE_MAX_BYTES = 4 * 1024 * 1024;
+
 export interface ClientOptions {
   baseUrl: string;
   /** PEM CA for the control plane's certificate; system roots when absent. */
@@ -19,6 +26,8 @@ export interface ClientOptions {
   /** API key or OIDC ID token; a function is called per request (rotation, refresh). */
   credential?: string | (() => string);
   protocol?: Protocol;
+  /** Default WRITE_MAX_BYTES. */
+  writeMaxBytes?: number;
 }
 
 export interface KubegateClients {
@@ -38,13 +47,14 @@ export function createTransport(opts: ClientOptions): Transport {
     return next(req);
   };
   const tls = opts.caPem === undefined ? {} : { ca: opts.caPem };
+  const writeMaxBytes = opts.writeMaxBytes ?? WRITE_MAX_BYTES;
   switch (opts.protocol ?? "connect") {
     case "grpc":
-      return createGrpcTransport({ baseUrl: opts.baseUrl, nodeOptions: tls, interceptors: [auth] });
+      return createGrpcTransport({ baseUrl: opts.baseUrl, nodeOptions: tls, interceptors: [auth], writeMaxBytes });
     case "grpc-web":
-      return createGrpcWebTransport({ baseUrl: opts.baseUrl, httpVersion: "1.1", nodeOptions: tls, interceptors: [auth] });
+      return createGrpcWebTransport({ baseUrl: opts.baseUrl, httpVersion: "1.1", nodeOptions: tls, interceptors: [auth], writeMaxBytes });
     case "connect":
-      return createConnectTransport({ baseUrl: opts.baseUrl, httpVersion: "2", nodeOptions: tls, interceptors: [auth] });
+      return createConnectTransport({ baseUrl: opts.baseUrl, httpVersion: "2", nodeOptions: tls, interceptors: [auth], writeMaxBytes });
   }
 }
 

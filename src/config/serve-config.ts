@@ -54,6 +54,8 @@ export interface ServeConfig {
   requestRate: number;
   requestBurst: number;
   upstreamResponseTimeoutMs: number;
+  /** Control plane: largest request message, in bytes. */
+  controlMaxMessageBytes: number;
   /** Data port: connection-level limits and timeouts. */
   edge: EdgeLimits;
   /** Data plane: concurrent requests and streams per user, and per cluster, on this replica. */
@@ -111,6 +113,12 @@ export const serveOptions: Record<string, OptionSpec> = {
     kind: "duration",
     default: "60s",
     help: "data plane: time for a member to start answering (streams are never cut after that)",
+  },
+  controlMaxMessageBytes: {
+    flag: "control-max-message-bytes",
+    kind: "number",
+    default: String(4 * 1024 * 1024),
+    help: "control plane: largest request message (ResourceExhausted beyond)",
   },
   dataMaxConcurrentStreams: { flag: "data-max-concurrent-streams", kind: "number", default: "250", help: "data port: concurrent streams per client HTTP/2 connection" },
   dataMaxResets: { flag: "data-max-resets-per-second", kind: "number", default: "200", help: "data port: streams a client may reset per second on one connection, then GOAWAY" },
@@ -252,6 +260,7 @@ export function resolveServeConfig(flags: Record<string, string | undefined>, en
     requestRate: nonNegative("requestRate"),
     requestBurst: positive("requestBurst"),
     upstreamResponseTimeoutMs: duration("upstreamResponseTimeout"),
+    controlMaxMessageBytes: whole("controlMaxMessageBytes"),
     edge: {
       maxConcurrentStreams: whole("dataMaxConcurrentStreams"),
       maxResetsPerSecond: whole("dataMaxResets"),

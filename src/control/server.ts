@@ -21,8 +21,8 @@ import { identityService } from "./identity-service.ts";
 import { syncService } from "./sync-service.ts";
 import { tokenService } from "./token-service.ts";
 
-/** Requests larger than this are refused before parsing: no field needs more. */
-export const READ_MAX_BYTES = 1024 * 1024;
+/** Requests larger than this are refused (ResourceExhausted) before parsing, by default. */
+export const READ_MAX_BYTES = 4 * 1024 * 1024;
 
 export interface ControlServer {
   port: number;
@@ -35,6 +35,8 @@ export async function startControlServer(opts: {
   authenticator: Authenticator;
   tls: TlsMaterial;
   listen: ListenAddress;
+  /** Largest request message accepted (default READ_MAX_BYTES). */
+  readMaxBytes?: number;
   /** Readiness: resolves when the store answers. */
   ready: () => Promise<boolean>;
 }): Promise<ControlServer> {
@@ -48,7 +50,7 @@ export async function startControlServer(opts: {
       router.service(DataPlaneSyncService, syncService(opts.deps));
     },
     interceptors: [authInterceptor(opts.authenticator)],
-    readMaxBytes: READ_MAX_BYTES,
+    readMaxBytes: opts.readMaxBytes ?? READ_MAX_BYTES,
     shutdownSignal: shutdown.signal,
     fallback(req, res) {
       const reply = (status: number, text: string) => {

@@ -112,6 +112,7 @@ export async function startControlPlane(config: ServeConfig, log: Logger, clock:
       authenticator,
       tls,
       listen: config.controlListen,
+      readMaxBytes: config.controlMaxMessageBytes,
       ready: async () => (await store.changes.latestRevision()) >= 0,
     });
     const maintenance = startMaintenance(store, clock, log);
