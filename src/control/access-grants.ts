@@ -6,12 +6,13 @@ import { randomBytes } from "node:crypto";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { Subject } from "../../gen/kubegate/v1/grant_pb.ts";
-import { AccessGrants } from "../../gen/kubegate/v1/grant_pb.ts";
+import { AccessGrants, CreateGrantRequestSchema, CreateGrantResponseSchema } from "../../gen/kubegate/v1/grant_pb.ts";
 import { errors } from "../errors.ts";
 import type { GrantRecord, GrantState, SubjectKind } from "../store/types.ts";
 import { callerOf, requireAdmin, type Caller } from "./caller.ts";
 import { grantToProto, roleFromProto, stateFromProto, subjectKindFromProto } from "./convert.ts";
 import type { ControlDeps } from "./deps.ts";
+import { idempotent } from "./idempotency.ts";
 import { decodePageToken, encodePageToken } from "./page-token.ts";
 import * as v from "./validate.ts";
 import { GRANT_STATES, canMoveGrant, isLiveGrantState } from "../grant-state.ts";
@@ -46,38 +47,42 @@ export function accessGrants(deps: ControlDeps): ServiceImpl<typeof AccessGrants
   return {
     async createGrant(req, ctx) {
       const caller = requireAdmin(ctx, "create grants");
-      const clusterName = v.dnsLabel("cluster", req.cluster);
-      const subject = subjectFromProto(req.subject);
-      const role = roleFromProto(req.role);
-      const ns = namespaces(req.namespaces);
-      if (role === "cluster-admin" && ns.length > 0)
-        throw errors.invalid("namespaces", "cluster-admin is cluster-wide; use admin for namespaces");
-      const now = clock();
-      const expiresAt = req.expireTime === undefined ? null : timestampDate(req.expireTime);
-      if (expiresAt !== null && expiresAt <= now) throw errors.invalid("expire_time", "must be in the future");
-      const cluster = await store.clusters.get(clusterName);
-      if (cluster === null) throw errors.clusterNotFound(clusterName);
-      const rec: GrantRecord = {
-        id: `gr-${randomBytes(8).toString("hex")}`,
-        cluster: clusterName,
-        subjectKind: subject.kind,
-        subjectName: subject.name,
-        role,
-        namespaces: ns,
-        // Without RBAC management the admin binds roles in the member: nothing to wait for.
-        state: cluster.manageRbac ? "PENDING" : "APPLIED",
-        stateMessage: cluster.manageRbac ? "waiting for RBAC to be applied in the member" : "RBAC in the member is managed outside kubegate",
-        expiresAt,
-        createdAt: now,
-        updatedAt: now,
-        createdBy: caller.subject,
-      };
-      await store.grants.create(rec);
-      log.info(
-        { audit: "grant.create", by: caller.subject, grant: rec.id, cluster: clusterName, subject: `${subject.kind}:${subject.name}`, role, namespaces: ns },
-        "grant created",
-      );
-      return { grant: grantToProto(rec) };
+      const call = { method: "AccessGrants.CreateGrant", caller: caller.subject, requestSchema: CreateGrantRequestSchema, request: req, responseSchema: CreateGrantResponseSchema };
+      return idempotent(deps, call, async (remember) => {
+        const clusterName = v.dnsLabel("cluster", req.cluster);
+        const subject = subjectFromProto(req.subject);
+        const role = roleFromProto(req.role);
+        const ns = namespaces(req.namespaces);
+        if (role === "cluster-admin" && ns.length > 0)
+          throw errors.invalid("namespaces", "cluster-admin is cluster-wide; use admin for namespaces");
+        const now = clock();
+        const expiresAt = req.expireTime === undefined ? null : timestampDate(req.expireTime);
+        if (expiresAt !== null && expiresAt <= now) throw errors.invalid("expire_time", "must be in the future");
+        const cluster = await store.clusters.get(clusterName);
+        if (cluster === null) throw errors.clusterNotFound(clusterName);
+        const rec: GrantRecord = {
+          id: `gr-${randomBytes(8).toString("hex")}`,
+          cluster: clusterName,
+          subjectKind: subject.kind,
+          subjectName: subject.name,
+          role,
+          namespaces: ns,
+          // Without RBAC management the admin binds roles in the member: nothing to wait for.
+          state: cluster.manageRbac ? "PENDING" : "APPLIED",
+          stateMessage: cluster.manageRbac ? "waiting for RBAC to be applied in the member" : "RBAC in the member is managed outside kubegate",
+          expiresAt,
+          createdAt: now,
+          updatedAt: now,
+          createdBy: caller.subject,
+        };
+        const response = { grant: grantToProto(rec) };
+        await store.grants.create(rec, remember(response));
+        log.info(
+          { audit: "grant.create", by: caller.subject, grant: rec.id, cluster: clusterName, subject: `${subject.kind}:${subject.name}`, role, namespaces: ns },
+          "grant created",
+        );
+        return response;
+      });
     },
 
     async getGrant(req, ctx) {

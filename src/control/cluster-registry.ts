@@ -5,7 +5,7 @@
 import { randomBytes } from "node:crypto";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import type { ClusterCredential } from "../../gen/kubegate/v1/cluster_pb.ts";
-import { ClusterRegistry } from "../../gen/kubegate/v1/cluster_pb.ts";
+import { ClusterRegistry, RegisterClusterRequestSchema, RegisterClusterResponseSchema } from "../../gen/kubegate/v1/cluster_pb.ts";
 import { errors, isKubegateError } from "../errors.ts";
 import { matchesLabels, parseLabelSelector, type LabelSelector } from "../kube/label-selector.ts";
 import { StoreConflictError, type ClusterCredentialSecret, type ClusterPatch, type ClusterRecord } from "../store/types.ts";
@@ -13,6 +13,7 @@ import { hashSecret } from "./authenticator.ts";
 import { callerOf, requireAdmin, type Caller } from "./caller.ts";
 import { clusterToProto } from "./convert.ts";
 import type { ControlDeps } from "./deps.ts";
+import { idempotent } from "./idempotency.ts";
 import { decodePageToken, encodePageToken } from "./page-token.ts";
 import * as v from "./validate.ts";
 
@@ -69,48 +70,52 @@ export function clusterRegistry(deps: ControlDeps): ServiceImpl<typeof ClusterRe
   return {
     async registerCluster(req, ctx: HandlerContext) {
       const caller = requireAdmin(ctx, "register clusters");
-      const name = v.dnsLabel("name", req.name);
-      const now = clock();
-      const base = {
-        name,
-        displayName: v.maxLength("display_name", req.displayName, v.LIMITS.displayName) || name,
-        labels: v.labels("labels", req.labels),
-        manageRbac: req.manageRbac,
-        status: { phase: "UNKNOWN" as const, kubernetesVersion: "", agentVersion: "", lastSeenAt: null, message: "not yet observed" },
-        agentCredentialHash: null,
-        createdAt: now,
-        updatedAt: now,
-      };
-      let rec: ClusterRecord;
-      let bootstrap = "";
-      switch (req.mode.case) {
-        case "direct": {
-          const d = req.mode.value;
-          rec = {
-            ...base,
-            mode: "direct",
-            serverUrl: v.httpsUrl("direct.server_url", d.serverUrl),
-            caPem: v.caBundle("direct.ca_pem", d.caPem),
-            credential: credentialFromProto(d.credential, "direct.credential"),
-            agentBootstrapHash: null,
-          };
-          break;
+      const call = { method: "ClusterRegistry.RegisterCluster", caller: caller.subject, requestSchema: RegisterClusterRequestSchema, request: req, responseSchema: RegisterClusterResponseSchema };
+      return idempotent(deps, call, async (remember) => {
+        const name = v.dnsLabel("name", req.name);
+        const now = clock();
+        const base = {
+          name,
+          displayName: v.maxLength("display_name", req.displayName, v.LIMITS.displayName) || name,
+          labels: v.labels("labels", req.labels),
+          manageRbac: req.manageRbac,
+          status: { phase: "UNKNOWN" as const, kubernetesVersion: "", agentVersion: "", lastSeenAt: null, message: "not yet observed" },
+          agentCredentialHash: null,
+          createdAt: now,
+          updatedAt: now,
+        };
+        let rec: ClusterRecord;
+        let bootstrap = "";
+        switch (req.mode.case) {
+          case "direct": {
+            const d = req.mode.value;
+            rec = {
+              ...base,
+              mode: "direct",
+              serverUrl: v.httpsUrl("direct.server_url", d.serverUrl),
+              caPem: v.caBundle("direct.ca_pem", d.caPem),
+              credential: credentialFromProto(d.credential, "direct.credential"),
+              agentBootstrapHash: null,
+            };
+            break;
+          }
+          case "agent":
+            bootstrap = AGENT_BOOTSTRAP_PREFIX + randomBytes(32).toString("base64url");
+            rec = { ...base, mode: "agent", serverUrl: "", caPem: "", credential: null, agentBootstrapHash: hashSecret(bootstrap) };
+            break;
+          default:
+            throw errors.invalid("mode", "choose direct (server URL, CA, credential) or agent");
         }
-        case "agent":
-          bootstrap = AGENT_BOOTSTRAP_PREFIX + randomBytes(32).toString("base64url");
-          rec = { ...base, mode: "agent", serverUrl: "", caPem: "", credential: null, agentBootstrapHash: hashSecret(bootstrap) };
-          break;
-        default:
-          throw errors.invalid("mode", "choose direct (server URL, CA, credential) or agent");
-      }
-      try {
-        await store.clusters.create(rec);
-      } catch (err) {
-        if (err instanceof StoreConflictError) throw errors.clusterExists(name);
-        throw err;
-      }
-      log.info({ audit: "cluster.register", by: caller.subject, cluster: name, mode: rec.mode }, "cluster registered");
-      return { cluster: clusterToProto(rec), agentBootstrapToken: bootstrap, agentGatewayUrl: bootstrap === "" ? "" : deps.settings.dataUrl };
+        const response = { cluster: clusterToProto(rec), agentBootstrapToken: bootstrap, agentGatewayUrl: bootstrap === "" ? "" : deps.settings.dataUrl };
+        try {
+          await store.clusters.create(rec, remember(response));
+        } catch (err) {
+          if (err instanceof StoreConflictError) throw errors.clusterExists(name);
+          throw err;
+        }
+        log.info({ audit: "cluster.register", by: caller.subject, cluster: name, mode: rec.mode }, "cluster registered");
+        return response;
+      });
     },
 
     async getCluster(req, ctx) {

@@ -5,13 +5,14 @@
 import { randomBytes } from "node:crypto";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
-import { IdentityService } from "../../gen/kubegate/v1/identity_pb.ts";
+import { CreateApiKeyRequestSchema, CreateApiKeyResponseSchema, IdentityService } from "../../gen/kubegate/v1/identity_pb.ts";
 import { errors } from "../errors.ts";
-import type { ApiKeyRecord } from "../store/types.ts";
+import type { ApiKeyRecord, IdempotentResult } from "../store/types.ts";
 import { hashSecret, newApiKeySecret } from "./authenticator.ts";
 import { callerOf, requireAdmin } from "./caller.ts";
 import { apiKeyToProto } from "./convert.ts";
 import type { ControlDeps } from "./deps.ts";
+import { idempotent } from "./idempotency.ts";
 import { decodePageToken, encodePageToken } from "./page-token.ts";
 import * as v from "./validate.ts";
 
@@ -19,6 +20,7 @@ import * as v from "./validate.ts";
 export async function createApiKey(
   deps: Pick<ControlDeps, "store" | "clock">,
   fields: { name: string; subject: string; groups: string[]; expiresAt: Date | null; createdBy: string },
+  remember?: (record: ApiKeyRecord, secret: string) => IdempotentResult | undefined,
 ): Promise<{ record: ApiKeyRecord; secret: string }> {
   const secret = newApiKeySecret();
   const record: ApiKeyRecord = {
@@ -29,7 +31,7 @@ export async function createApiKey(
     revokedAt: null,
     lastUsedAt: null,
   };
-  await deps.store.apiKeys.create(record);
+  await deps.store.apiKeys.create(record, remember?.(record, secret));
   return { record, secret };
 }
 
@@ -43,15 +45,18 @@ export function identityService(deps: ControlDeps): ServiceImpl<typeof IdentityS
 
     async createApiKey(req, ctx) {
       const caller = requireAdmin(ctx, "create API keys");
-      const name = v.subjectName("name", req.name);
-      const subject = v.subjectName("subject", req.subject);
-      if (req.groups.length > 64) throw errors.invalid("groups", "at most 64");
-      const groups = [...new Set(req.groups.map((g, i) => v.subjectName(`groups[${i}]`, g)))];
-      const expiresAt = req.expireTime === undefined ? null : timestampDate(req.expireTime);
-      if (expiresAt !== null && expiresAt <= clock()) throw errors.invalid("expire_time", "must be in the future");
-      const { record, secret } = await createApiKey(deps, { name, subject, groups, expiresAt, createdBy: caller.subject });
-      log.info({ audit: "apikey.create", by: caller.subject, apiKey: record.id, subject, groups }, "API key created");
-      return { apiKey: apiKeyToProto(record), secret };
+      const call = { method: "IdentityService.CreateApiKey", caller: caller.subject, requestSchema: CreateApiKeyRequestSchema, request: req, responseSchema: CreateApiKeyResponseSchema };
+      return idempotent(deps, call, async (remember) => {
+        const name = v.subjectName("name", req.name);
+        const subject = v.subjectName("subject", req.subject);
+        if (req.groups.length > 64) throw errors.invalid("groups", "at most 64");
+        const groups = [...new Set(req.groups.map((g, i) => v.subjectName(`groups[${i}]`, g)))];
+        const expiresAt = req.expireTime === undefined ? null : timestampDate(req.expireTime);
+        if (expiresAt !== null && expiresAt <= clock()) throw errors.invalid("expire_time", "must be in the future");
+        const { record, secret } = await createApiKey(deps, { name, subject, groups, expiresAt, createdBy: caller.subject }, (r, sec) => remember({ apiKey: apiKeyToProto(r), secret: sec }));
+        log.info({ audit: "apikey.create", by: caller.subject, apiKey: record.id, subject, groups }, "API key created");
+        return { apiKey: apiKeyToProto(record), secret };
+      });
     },
 
     async listApiKeys(req, ctx) {

@@ -12,6 +12,7 @@ import type { ControlDeps } from "../control/deps.ts";
 import { createApiKey } from "../control/identity-service.ts";
 import { createRateLimiter } from "../net/rate-limit.ts";
 import { startControlServer } from "../control/server.ts";
+import { IDEMPOTENCY_WINDOW_MS } from "../control/idempotency.ts";
 import type { Logger } from "../log.ts";
 import { openStore } from "../store/open.ts";
 import { loadOrCreateEncryptionKey } from "../store/seal.ts";
@@ -155,6 +156,7 @@ function startMaintenance(store: Store, clock: () => Date, log: Logger): { stop(
         await store.revocations.pruneExpired(now);
         await store.signingKeys.pruneRetired(now);
         await store.changes.prune(new Date(now.getTime() - 24 * 3_600_000));
+        await store.idempotentResults.prune(new Date(now.getTime() - IDEMPOTENCY_WINDOW_MS));
       }
     } catch (err) {
       log.warn({ err }, "maintenance failed; will retry");

@@ -6,6 +6,7 @@
 import type { Selectable } from "kysely";
 import { toDate, toDateOrNull, toMs, toMsOrNull, type StoreContext } from "./context.ts";
 import { withDbErrors } from "./db-errors.ts";
+import { rememberResult } from "./idempotent-results.ts";
 import type { ApiKeysTable } from "./schema.ts";
 import type { ApiKeyRecord, Store } from "./types.ts";
 
@@ -24,26 +25,29 @@ function toRecord(row: Selectable<ApiKeysTable>): ApiKeyRecord {
   };
 }
 
-export function createApiKeysRepository({ db }: StoreContext): Store["apiKeys"] {
+export function createApiKeysRepository({ db, sealer }: StoreContext): Store["apiKeys"] {
   return {
-    create: (rec) =>
-      withDbErrors(`API key "${rec.id}"`, async () => {
-        await db
-          .insertInto("api_keys")
-          .values({
-            id: rec.id,
-            name: rec.name,
-            subject: rec.subject,
-            groups: JSON.stringify(rec.groups),
-            secret_hash: rec.secretHash,
-            created_at: toMs(rec.createdAt),
-            expires_at: toMsOrNull(rec.expiresAt),
-            revoked_at: toMsOrNull(rec.revokedAt),
-            last_used_at: toMsOrNull(rec.lastUsedAt),
-            created_by: rec.createdBy,
-          })
-          .execute();
-      }),
+    create: (rec, remember) =>
+      withDbErrors(`API key "${rec.id}"`, () =>
+        db.transaction().execute(async (trx) => {
+          await trx
+            .insertInto("api_keys")
+            .values({
+              id: rec.id,
+              name: rec.name,
+              subject: rec.subject,
+              groups: JSON.stringify(rec.groups),
+              secret_hash: rec.secretHash,
+              created_at: toMs(rec.createdAt),
+              expires_at: toMsOrNull(rec.expiresAt),
+              revoked_at: toMsOrNull(rec.revokedAt),
+              last_used_at: toMsOrNull(rec.lastUsedAt),
+              created_by: rec.createdBy,
+            })
+            .execute();
+          if (remember !== undefined) await rememberResult(trx, sealer, remember);
+        }),
+      ),
 
     async get(id) {
       const row = await db.selectFrom("api_keys").selectAll().where("id", "=", id).executeTakeFirst();

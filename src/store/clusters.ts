@@ -5,6 +5,7 @@
 import type { Selectable, Updateable } from "kysely";
 import { toDate, toDateOrNull, toMs, toMsOrNull, type StoreContext } from "./context.ts";
 import { withDbErrors } from "./db-errors.ts";
+import { rememberResult } from "./idempotent-results.ts";
 import type { ClustersTable } from "./schema.ts";
 import type { ClusterCredentialSecret, ClusterMode, ClusterPhase, ClusterRecord, Store } from "./types.ts";
 
@@ -45,7 +46,7 @@ export function createClustersRepository({ db, sealer, mutate }: StoreContext): 
   };
 
   return {
-    create: (rec) =>
+    create: (rec, remember) =>
       withDbErrors(`cluster "${rec.name}"`, () =>
         mutate(async (trx, emit) => {
           await trx
@@ -70,6 +71,7 @@ export function createClustersRepository({ db, sealer, mutate }: StoreContext): 
               updated_at: toMs(rec.updatedAt),
             })
             .execute();
+          if (remember !== undefined) await rememberResult(trx, sealer, remember);
           emit("cluster", rec.name);
         }),
       ),

@@ -6,6 +6,7 @@
 import type { Selectable } from "kysely";
 import { toDate, toDateOrNull, toMs, toMsOrNull, type StoreContext } from "./context.ts";
 import { withDbErrors } from "./db-errors.ts";
+import { rememberResult } from "./idempotent-results.ts";
 import type { GrantsTable } from "./schema.ts";
 import type { GrantRecord, GrantState, RoleName, Store, SubjectKind } from "./types.ts";
 import { LIVE_GRANT_STATES } from "../grant-state.ts";
@@ -28,9 +29,9 @@ export function toGrantRecord(row: Selectable<GrantsTable>): GrantRecord {
   };
 }
 
-export function createGrantsRepository({ db, mutate }: StoreContext): Store["grants"] {
+export function createGrantsRepository({ db, sealer, mutate }: StoreContext): Store["grants"] {
   return {
-    create: (rec) =>
+    create: (rec, remember) =>
       withDbErrors(`grant "${rec.id}"`, () =>
         mutate(async (trx, emit) => {
           await trx
@@ -50,6 +51,7 @@ export function createGrantsRepository({ db, mutate }: StoreContext): Store["gra
               created_by: rec.createdBy,
             })
             .execute();
+          if (remember !== undefined) await rememberResult(trx, sealer, remember);
           emit("grant", rec.id);
         }),
       ),

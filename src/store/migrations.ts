@@ -148,5 +148,23 @@ function migrations(dialect: StoreDialect): Record<string, Migration> {
         }
       },
     },
+
+    // The first answer of a create carrying a request_id, written in the create's own
+    // transaction, so a retry after a lost acknowledgement finds it.
+    "0002_idempotent_results": {
+      async up(db) {
+        await db.schema
+          .createTable("idempotent_results")
+          .addColumn("key", key, (c) => c.primaryKey())
+          .addColumn("fingerprint", "text", (c) => c.notNull())
+          .addColumn("response_sealed", "text", (c) => c.notNull())
+          .addColumn("created_at", "bigint", (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex("idempotent_results_created").on("idempotent_results").column("created_at").execute();
+      },
+      async down(db) {
+        await db.schema.dropTable("idempotent_results").ifExists().execute();
+      },
+    },
   };
 }

@@ -86,6 +86,13 @@ export interface ChangesTable {
   at: number;
 }
 
+export interface IdempotentResultsTable {
+  key: string;
+  fingerprint: string;
+  response_sealed: string;
+  created_at: number;
+}
+
 export interface MetaTable {
   key: string;
   value: string;
@@ -100,4 +107,5 @@ export interface Database {
   subject_revocations: SubjectRevocationsTable;
   changes: ChangesTable;
   meta: MetaTable;
+  idempotent_results: IdempotentResultsTable;
 }

@@ -8,6 +8,7 @@ import { createChangesRepository, createMutate, type ChangeNotifier } from "./ch
 import { createClustersRepository } from "./clusters.ts";
 import type { StoreContext } from "./context.ts";
 import { createGrantsRepository } from "./grants.ts";
+import { createIdempotentResultsRepository } from "./idempotent-results.ts";
 import { createMetaRepository } from "./meta.ts";
 import type { StoreDialect } from "./migrations.ts";
 import { createRevocationsRepository } from "./revocations.ts";
@@ -42,6 +43,7 @@ export function createSqlStore(options: SqlStoreOptions): Store {
     signingKeys: createSigningKeysRepository(context),
     revocations: createRevocationsRepository(context),
     changes: createChangesRepository(db, notifier),
+    idempotentResults: createIdempotentResultsRepository(context),
     meta: createMetaRepository(db),
     close() {
       closing ??= (async () => {

@@ -143,7 +143,8 @@ export interface Store {
   readonly dialect: "sqlite" | "postgres";
 
   clusters: {
-    create(rec: ClusterRecord): Promise<void>;
+    /** With `remember`, its result is recorded in the same transaction. */
+    create(rec: ClusterRecord, remember?: IdempotentResult): Promise<void>;
     get(name: string): Promise<ClusterRecord | null>;
     /** Ordered by name. */
     list(page: Page): Promise<ClusterRecord[]>;
@@ -162,7 +163,8 @@ export interface Store {
   };
 
   grants: {
-    create(rec: GrantRecord): Promise<void>;
+    /** With `remember`, its result is recorded in the same transaction. */
+    create(rec: GrantRecord, remember?: IdempotentResult): Promise<void>;
     get(id: string): Promise<GrantRecord | null>;
     /** Ordered by id. */
     list(filter: GrantFilter, page: Page): Promise<GrantRecord[]>;
@@ -174,7 +176,8 @@ export interface Store {
   };
 
   apiKeys: {
-    create(rec: ApiKeyRecord): Promise<void>;
+    /** With `remember`, its result is recorded in the same transaction. */
+    create(rec: ApiKeyRecord, remember?: IdempotentResult): Promise<void>;
     get(id: string): Promise<ApiKeyRecord | null>;
     findBySecretHash(hash: string): Promise<ApiKeyRecord | null>;
     /** Ordered by id. */
@@ -220,6 +223,13 @@ export interface Store {
     prune(before: Date): Promise<number>;
   };
 
+  /** Results of creates that carried a request id. */
+  idempotentResults: {
+    get(key: string): Promise<IdempotentResult | null>;
+    /** Forgets results recorded before `before`; returns how many. */
+    prune(before: Date): Promise<number>;
+  };
+
   /** Small key/value settings (e.g. whether the bootstrap admin key was created). */
   meta: {
     get(key: string): Promise<string | null>;
@@ -227,6 +237,18 @@ export interface Store {
   };
 
   close(): Promise<void>;
+}
+
+/**
+ * The first answer to a create that carried a request id, kept so that a retry gets it
+ * again. `key` names caller, method and request id; `fingerprint` the request itself.
+ */
+export interface IdempotentResult {
+  key: string;
+  fingerprint: string;
+  /** The response message, serialized; sealed at rest (it may hold a secret shown once). */
+  response: Uint8Array;
+  createdAt: Date;
 }
 
 /** A unique key already exists (cluster name, grant id, API key id). */

@@ -410,6 +410,42 @@ export function storeSuite(target: () => StoreTarget): void {
     });
   });
 
+  describe("idempotent results", () => {
+    const result = (key: string, secret: string, ms = 0) => ({ key, fingerprint: `fp-${key}`, response: new TextEncoder().encode(`answer with ${secret}`), createdAt: at(ms) });
+
+    it("records a create's answer in its transaction, sealed, and never without the create", async () => {
+      const { store, database } = await setup();
+      await store.clusters.create(cluster("prod"), result("c1", "kgb_bootstrap-secret"));
+      await store.grants.create(grant("g1", "prod"), result("g1", "grant"));
+      await store.apiKeys.create(apiKey("k1"), result("k1", "kg_api-key-secret"));
+      const got = await store.idempotentResults.get("c1");
+      expect(got?.fingerprint).toBe("fp-c1");
+      expect(new TextDecoder().decode(got?.response)).toBe("answer with kgb_bootstrap-secret");
+      expect(got?.createdAt).toEqual(at(0));
+      expect(await store.idempotentResults.get("nope")).toBeNull();
+      const dump = JSON.stringify(await database.raw("select * from idempotent_results"));
+      expect(dump).not.toContain("bootstrap-secret");
+      expect(dump).not.toContain("api-key-secret");
+
+      // A create that fails leaves no answer behind, and an answer's key is used once.
+      await expect(store.grants.create(grant("g1", "prod"), result("g1-again", "x"))).rejects.toBeInstanceOf(StoreConflictError);
+      expect(await store.idempotentResults.get("g1-again")).toBeNull();
+      await expect(store.grants.create(grant("g2", "prod"), result("g1", "x"))).rejects.toBeInstanceOf(StoreConflictError);
+      expect(await store.grants.get("g2")).toBeNull();
+      await expect(store.apiKeys.create(apiKey("k2"), result("k1", "x"))).rejects.toBeInstanceOf(StoreConflictError);
+      expect(await store.apiKeys.get("k2")).toBeNull();
+    });
+
+    it("forgets answers older than the window", async () => {
+      const { store } = await setup();
+      await store.clusters.create(cluster("prod"), result("old", "a", 1_000));
+      await store.clusters.create(cluster("dev"), result("new", "b", 5_000));
+      expect(await store.idempotentResults.prune(at(2_000))).toBe(1);
+      expect(await store.idempotentResults.get("old")).toBeNull();
+      expect(await store.idempotentResults.get("new")).not.toBeNull();
+    });
+  });
+
   describe("at rest", () => {
     it("seals cluster credentials and signing private keys", async () => {
       const { store, database } = await setup();
