@@ -1,8 +1,8 @@
 /**
  * The data port's defences at the connection level, before any request is admitted:
  * HTTP/2 limits in the spirit of what nghttp2, Go and Envoy shipped after rapid reset
- * (CVE-2023-44487) — bounded concurrent streams, a cap on client resets per session that
- * answers GOAWAY(ENHANCE_YOUR_CALM) — bounded headers, and timeouts for the TLS handshake,
+ * (CVE-2023-44487) — bounded concurrent streams, caps on client resets and on PING/SETTINGS
+ * frames per session that answer GOAWAY(ENHANCE_YOUR_CALM) — bounded headers, and timeouts for the TLS handshake,
  * for reading a request's headers (slowloris) and for idle connections. None of them
  * applies to a stream once it is flowing: watches, `logs -f` and exec are never cut here.
  */
@@ -37,6 +37,26 @@ export const DEFAULT_EDGE_LIMITS: EdgeLimits = {
   idleTimeoutMs: 120_000,
 };
 
+/**
+ * PING and SETTINGS frames a client may send per second (burst the same). Clients send a
+ * handful (keepalives, one SETTINGS); a flood makes the server queue an ACK for each.
+ */
+const CONTROL_FRAMES_PER_SECOND = 100;
+
+/** A token bucket: take() is false once more than `rate` were taken in the last second. */
+function perSecond(rate: number): { take(): boolean } {
+  let tokens = rate;
+  let at = performance.now();
+  return {
+    take() {
+      const now = performance.now();
+      tokens = Math.min(rate, tokens + ((now - at) / 1000) * rate);
+      at = now;
+      return --tokens >= 0;
+    },
+  };
+}
+
 /** What a PING gets to come back before the session is taken for dead. */
 const PING_TIMEOUT_MS = 10_000;
 
@@ -61,8 +81,8 @@ export function edgeServerOptions(limits: EdgeLimits): SecureServerOptions & Rec
 export function guardSession(session: Http2Session, limits: EdgeLimits, log: Logger): void {
   let open = 0;
   let sawStream = false;
-  let tokens = limits.maxResetsPerSecond;
-  let refilledAt = performance.now();
+  const resets = perSecond(limits.maxResetsPerSecond);
+  const controlFrames = perSecond(CONTROL_FRAMES_PER_SECOND);
   let calmed = false;
   const calm = (why: string) => {
     if (calmed || session.destroyed) return;
@@ -87,12 +107,15 @@ export function guardSession(session: Http2Session, limits: EdgeLimits, log: Log
       open--;
       if (stream.rstCode === constants.NGHTTP2_NO_ERROR) return;
       // Reset before it finished: by the client (rapid reset) or, rarely, by a cut.
-      const now = performance.now();
-      tokens = Math.min(limits.maxResetsPerSecond, tokens + ((now - refilledAt) / 1000) * limits.maxResetsPerSecond);
-      refilledAt = now;
-      if (--tokens < 0) calm(`more than ${limits.maxResetsPerSecond} stream resets per second`);
+      if (!resets.take()) calm(`more than ${limits.maxResetsPerSecond} stream resets per second`);
     });
   });
+
+  const controlFrame = () => {
+    if (!controlFrames.take()) calm(`more than ${CONTROL_FRAMES_PER_SECOND} PING and SETTINGS frames per second`);
+  };
+  session.on("ping", controlFrame);
+  session.on("remoteSettings", controlFrame);
 
   session.setTimeout(limits.idleTimeoutMs, () => {
     if (open === 0) return void session.close();

@@ -83,6 +83,57 @@ describe("rapid reset (CVE-2023-44487)", () => {
   });
 });
 
+/** One raw HTTP/2 frame. */
+function frame(type: number, flags: number, stream: number, payload: Buffer): Buffer {
+  const b = Buffer.alloc(9 + payload.length);
+  b.writeUIntBE(payload.length, 0, 3);
+  b[3] = type;
+  b[4] = flags;
+  b.writeUInt32BE(stream, 5);
+  payload.copy(b, 9);
+  return b;
+}
+
+/** Speaks raw HTTP/2 to the data port: the preface, then `count` copies of `flood`; resolves with the GOAWAY codes received before the server closed. */
+function floodWith(flood: Buffer, count: number): Promise<number[]> {
+  const { port } = new URL(gw.dataUrl);
+  return new Promise((resolve, reject) => {
+    let received = Buffer.alloc(0);
+    const sock = tls.connect({ port: Number(port), host: "127.0.0.1", ca: gw.caPem, servername: "localhost", ALPNProtocols: ["h2"] }, async () => {
+      sock.write("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+      sock.write(frame(4, 0, 0, Buffer.alloc(0)));
+      const batch = Buffer.concat(Array.from({ length: 1000 }, () => flood));
+      for (let sent = 0; sent < count && !sock.destroyed; sent += 1000) {
+        sock.write(batch);
+        await new Promise((r) => setImmediate(r));
+      }
+    });
+    sock.on("data", (d: Buffer) => (received = Buffer.concat([received, d])));
+    sock.on("error", () => undefined);
+    const timer = setTimeout(() => {
+      sock.destroy();
+      reject(new Error("the server kept the flooding connection open for 10 s"));
+    }, 10_000);
+    sock.on("close", () => {
+      clearTimeout(timer);
+      const codes: number[] = [];
+      for (let off = 0; off + 9 <= received.length; off += 9 + received.readUIntBE(off, 3)) if (received[off + 3] === 7) codes.push(received.readUInt32BE(off + 13));
+      resolve(codes);
+    });
+  });
+}
+
+describe("control-frame floods", () => {
+  it.each([
+    ["PING", frame(6, 0, 0, Buffer.alloc(8))],
+    ["SETTINGS", frame(4, 0, 0, Buffer.from([0, 3, 0, 0, 0, 100]))],
+  ])("a %s flood gets GOAWAY(ENHANCE_YOUR_CALM) and the connection closes; others are served", async (_, flood) => {
+    const codes = await floodWith(flood, 100_000);
+    expect(codes[0]).toBe(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+    expect((await http2Request(gw.dataUrl, gw.caPem, { path: LIST, headers: auth() })).status).toBe(200);
+  });
+});
+
 describe("headers", () => {
   it("refuses 100 KB of headers and 1,000 headers; other clients go on", async () => {
     // A clean refusal of that one stream: 431, or the stream (or its session) reset.
