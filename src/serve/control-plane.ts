@@ -4,7 +4,7 @@
  * `kubegate serve` and `kubegate serve control`.
  */
 import { randomBytes } from "node:crypto";
-import { chmod, mkdir, writeFile } from "node:fs/promises";
+import { chmod, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { listenUrl, type ServeConfig } from "../config/serve-config.ts";
 import { createAuthenticator } from "../control/authenticator.ts";
@@ -14,6 +14,7 @@ import { createRateLimiter } from "../net/rate-limit.ts";
 import { startControlServer } from "../control/server.ts";
 import { IDEMPOTENCY_WINDOW_MS } from "../control/idempotency.ts";
 import type { Logger } from "../log.ts";
+import { prepareDataDir } from "./data-dir.ts";
 import { openStore } from "../store/open.ts";
 import { loadOrCreateEncryptionKey } from "../store/seal.ts";
 import type { Store } from "../store/types.ts";
@@ -53,7 +54,7 @@ async function bootstrapAdmin(store: Store, config: ServeConfig, clock: () => Da
 }
 
 export async function startControlPlane(config: ServeConfig, log: Logger, clock: () => Date = () => new Date()): Promise<ControlPlane> {
-  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  await prepareDataDir(config.dataDir);
   const encryptionKey = await loadOrCreateEncryptionKey({
     dataDir: config.dataDir,
     keyFile: config.encryptionKeyFile,

@@ -2,13 +2,14 @@
  * Composes the planes for each way kubegate runs: both in one process (the embedded
  * default), the control plane alone, or a data-plane replica syncing from a control plane.
  */
-import { mkdir, readFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { ConfigError, type ServeConfig } from "../config/serve-config.ts";
 import type { Logger } from "../log.ts";
 import { loadTlsMaterial } from "../tls/material.ts";
 import { startControlPlane, type ControlPlane } from "./control-plane.ts";
 import { startDataPlane, type DataPlane, type DataPlaneOptions } from "./data-plane.ts";
+import { prepareDataDir } from "./data-dir.ts";
 import { startDataWorkers, type DataWorkers } from "./workers.ts";
 
 export type ServeMode = "all" | "control" | "data";
@@ -62,7 +63,7 @@ export async function startKubegate(mode: ServeMode, config: ServeConfig, log: L
     if (mode === "data") {
       if (config.controlUrl === undefined || config.controlTokenFile === undefined)
         throw new ConfigError("serve data needs --control <control-plane URL> and --control-token-file <file with a data-plane API key>");
-      await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+      await prepareDataDir(config.dataDir);
       const tls = await loadTlsMaterial({
         dataDir: config.dataDir,
         hosts: [config.dataListen.host].filter((h) => h !== "0.0.0.0" && h !== "::"),
