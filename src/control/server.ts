@@ -18,6 +18,7 @@ import type { Authenticator } from "./authenticator.ts";
 import { clusterRegistry } from "./cluster-registry.ts";
 import type { ControlDeps } from "./deps.ts";
 import { identityService } from "./identity-service.ts";
+import { storeInterceptor } from "./store-interceptor.ts";
 import { syncService } from "./sync-service.ts";
 import { tokenService } from "./token-service.ts";
 
@@ -49,7 +50,8 @@ export async function startControlServer(opts: {
       router.service(IdentityService, identityService(opts.deps));
       router.service(DataPlaneSyncService, syncService(opts.deps));
     },
-    interceptors: [authInterceptor(opts.authenticator)],
+    // Outermost first: a store outage during authentication is Unavailable too.
+    interceptors: [storeInterceptor(opts.deps.log), authInterceptor(opts.authenticator)],
     readMaxBytes: opts.readMaxBytes ?? READ_MAX_BYTES,
     shutdownSignal: shutdown.signal,
     fallback(req, res) {

@@ -57,6 +57,9 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
   const pool = new pg.Pool(config);
   // An idle pooled connection that dies (database restart) must not crash the process.
   pool.on("error", (err) => log.warn({ err }, "store: idle PostgreSQL connection failed"));
+  // So must one that dies while checked out between two statements (inside a transaction):
+  // the pool listens only on idle clients, and the statement in flight fails on its own.
+  pool.on("connect", (client) => client.on("error", (err) => log.warn({ err: err.message }, "store: PostgreSQL connection lost")));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   const store = await finishOpen(db, "postgres", sealer, log, (instanceId, onNotify) =>
     startPgListener({ config, channel: CHANGE_CHANNEL, instanceId, onNotify, log }),

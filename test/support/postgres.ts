@@ -20,6 +20,8 @@ export interface TestPostgres {
   /** A connection URL for `database` on this server. */
   url(database: string): string;
   createDatabase(name: string): Promise<void>;
+  /** Kills the server (SIGKILL: a crash), keeps it down for `downMs`, starts it again on the same port and data. */
+  restart(downMs: number): Promise<void>;
   /** Idempotent; removes the data directory. */
   stop(): Promise<void>;
 }
@@ -137,13 +139,16 @@ export async function startPostgres(password = "kubegate-test"): Promise<TestPos
     await rm(pwfile);
     const port = await freePort();
     server = await startServer(bin, dataDir, port, user);
-    const child = server;
-    const exited = new Promise<void>((resolve) => (child.exitCode !== null ? resolve() : child.once("close", () => resolve())));
+    let child = server;
+    const exitOf = (c: ChildProcess) => new Promise<void>((resolve) => (c.exitCode !== null || c.signalCode !== null ? resolve() : c.once("close", () => resolve())));
+    let exited = exitOf(child);
     const url = (database: string) => `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`;
     let stopped: Promise<void> | undefined;
     return {
       port,
-      pid: child.pid!,
+      get pid() {
+        return child.pid!;
+      },
       url,
       async createDatabase(name) {
         const client = new pg.Client({ connectionString: url("postgres") });
@@ -153,6 +158,13 @@ export async function startPostgres(password = "kubegate-test"): Promise<TestPos
         } finally {
           await client.end();
         }
+      },
+      async restart(downMs) {
+        child.kill("SIGKILL");
+        await exited;
+        await new Promise((r) => setTimeout(r, downMs));
+        child = await startServer(bin, dataDir, port, user);
+        exited = exitOf(child);
       },
       stop() {
         stopped ??= (async () => {
