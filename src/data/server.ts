@@ -127,7 +127,7 @@ export async function startDataServer(opts: DataServerOptions): Promise<DataServ
   };
   const timer = setInterval(revalidate, 250);
   timer.unref();
-  const listener = await listen(server, opts.listen, () => clearInterval(timer));
+  const listener = await listen(server, opts.listen, () => clearInterval(timer), { firstByteTimeoutMs: limits.handshakeTimeoutMs });
 
   return {
     port: listener.port,

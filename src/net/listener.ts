@@ -2,9 +2,18 @@
  * A TLS listener (HTTP/2 with HTTP/1.1 fallback) that can drain: on close it stops
  * accepting, lets requests in flight finish for a grace period, closes idle HTTP/1.1
  * keep-alive sockets at once, then destroys whatever is left.
+ *
+ * TLS starts with the client's first byte, not at accept: a plain TCP listener holds each
+ * new connection, cheaply, until it says something (or closes it after `firstByteTimeoutMs`),
+ * then hands it with that byte to the TLS server. node's TLS server would otherwise build
+ * a TLS session for every accepted socket at once — about 1 ms of CPU and tens of KiB that
+ * stay with the process — which a flood of silent connections turns into a denial of service.
  */
 import http2 from "node:http2";
-import type { AddressInfo, Socket } from "node:net";
+import net, { type AddressInfo, type Socket } from "node:net";
+
+/** Default wait for a new connection's first byte. */
+const FIRST_BYTE_TIMEOUT_MS = 10_000;
 
 export interface Listener {
   server: http2.Http2SecureServer;
@@ -16,7 +25,9 @@ export async function listen(
   server: http2.Http2SecureServer,
   address: { host: string; port: number },
   onClose: () => void = () => undefined,
+  opts: { firstByteTimeoutMs?: number } = {},
 ): Promise<Listener> {
+  const firstByteTimeoutMs = opts.firstByteTimeoutMs ?? FIRST_BYTE_TIMEOUT_MS;
   const sessions = new Set<http2.ServerHttp2Session>();
   // HTTP/1.1 sockets with their number of requests in flight, so idle ones close at once.
   const sockets = new Map<Socket, number>();
@@ -60,20 +71,39 @@ export async function listen(
   // Upgraded sockets are no longer HTTP: they end with their stream, or at the grace deadline.
   server.on("upgrade", (_req, sock: Socket) => sockets.set(sock, 1));
 
+  const front = net.createServer((sock) => {
+    raw.add(sock);
+    sock.once("close", () => raw.delete(sock));
+    sock.on("error", () => sock.destroy());
+    const silent = setTimeout(() => sock.destroy(), firstByteTimeoutMs);
+    sock.once("data", (first: Buffer) => {
+      clearTimeout(silent);
+      sock.pause();
+      sock.unshift(first);
+      // The TLS socket reads what is buffered before it reads the handle.
+      server.emit("connection", sock);
+    });
+    sock.once("close", () => clearTimeout(silent));
+  });
   await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(address.port, address.host, () => {
-      server.off("error", reject);
+    front.once("error", reject);
+    front.listen(address.port, address.host, () => {
+      front.off("error", reject);
       resolve();
     });
   });
+  // What listening would have started on the TLS server itself: the HTTP/1.1 side's
+  // periodic check of headersTimeout (slowloris).
+  server.emit("listening");
 
   return {
     server,
-    port: (server.address() as AddressInfo).port,
+    port: (front.address() as AddressInfo).port,
     async close(graceMs) {
       closing = true;
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      const closed = new Promise<void>((resolve) => front.close(() => resolve()));
+      // Not listening itself, but close() also ends the HTTP/1.1 side's idle checks.
+      server.close(() => undefined);
       onClose();
       for (const s of sessions) s.close();
       for (const [sock, inFlight] of sockets) if (inFlight === 0) sock.destroy();

@@ -15,7 +15,8 @@ import { clusterRoleBinding, startFakeApiserver, type FakeApiserver } from "../s
 import { startKubegate, type KubegateProcess } from "../support/kubegate-process.ts";
 import { http2Connect, http2Request } from "../support/raw-client.ts";
 
-const HANDSHAKE_TIMEOUT_MS = 2_000;
+// Long enough that all 10,000 slow TLS starts of the second test are open at once.
+const HANDSHAKE_TIMEOUT_MS = 20_000;
 const LIST = "/clusters/member/api/v1/namespaces/default/configmaps";
 
 let fake: FakeApiserver;
@@ -83,11 +84,7 @@ async function openSockets(n: number, onOpen: (s: net.Socket) => void = () => un
 const closings = (sockets: net.Socket[], t0: number) =>
   Promise.all(sockets.map((s) => (s.destroyed ? Promise.resolve(0) : new Promise<number>((r) => s.once("close", () => r(performance.now() - t0))))));
 
-// Memory is measured and printed, not yet asserted: the goal is RSS back within 20 MB of the
-// baseline a few seconds later, and kubegate does not meet it yet (node's TLS server builds
-// an SSL object for every accepted socket, before a byte arrives, and the freed memory stays
-// with the process).
-it("closes 5,000 sockets that send nothing within the handshake timeout", async () => {
+it("closes 5,000 sockets that send nothing within the handshake timeout, and gives their memory back", async () => {
   for (let i = 0; i < 50; i++) expect(await get()).toBe(200);
   await new Promise((r) => setTimeout(r, 1_000));
   const baseline = await rssMiB();
@@ -104,6 +101,7 @@ it("closes 5,000 sockets that send nothing within the handshake timeout", async 
       `RSS ${baseline.toFixed(1)} → ${peak.toFixed(1)} → ${after.toFixed(1)} MiB 3 s later`,
   );
   expect(slowest).toBeLessThan(opened + HANDSHAKE_TIMEOUT_MS + 1_500);
+  expect(after - baseline).toBeLessThan(20);
   expect(await get()).toBe(200);
 }, 60_000);
 
@@ -143,6 +141,7 @@ it("with 10,000 connections starting TLS a byte at a time, a bystander's p99 sta
     const open = sockets.filter((s) => !s.destroyed).length;
     console.log(`10,000 byte-a-second TLS starts (${openAtOnce} open when the last was opened, ${open} after measuring): bystander p50 ${times[99]!.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms over 200 GETs`);
     expect(p99).toBeLessThan(200);
+    expect(openAtOnce).toBeGreaterThan(9_000);
     const closedAt = await closings(sockets, performance.now());
     expect(Math.max(...closedAt)).toBeLessThan(HANDSHAKE_TIMEOUT_MS + 1_500);
   } finally {

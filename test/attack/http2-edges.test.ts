@@ -225,6 +225,23 @@ describe("timeouts", () => {
     }
   });
 
+  it("closes an idle HTTP/1.1 keep-alive connection after the idle timeout, not before", async () => {
+    const { port } = new URL(gw.dataUrl);
+    const sock = await new Promise<tls.TLSSocket>((resolve, reject) => {
+      const s = tls.connect({ port: Number(port), host: "127.0.0.1", ca: gw.caPem, servername: "localhost", ALPNProtocols: ["http/1.1"] }, () => resolve(s));
+      s.once("error", reject);
+    });
+    let answer = "";
+    sock.on("data", (d: Buffer) => (answer += d.toString()));
+    sock.write(`GET ${LIST} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${token}\r\n\r\n`);
+    const t0 = performance.now();
+    await new Promise((r) => sock.once("close", r));
+    const idleFor = performance.now() - t0;
+    expect(answer).toMatch(/^HTTP\/1\.1 200 /);
+    expect(idleFor).toBeGreaterThan(2_500);
+    expect(idleFor).toBeLessThan(6_000);
+  });
+
   it("closes an HTTP/2 session that opens no stream, and an idle one, but never a quiet watch", async () => {
     const silent = await http2Connect(gw.dataUrl, gw.caPem);
     const t0 = performance.now();
