@@ -2,13 +2,14 @@
  * The data port's defences at the connection level, before any request is admitted:
  * HTTP/2 limits in the spirit of what nghttp2, Go and Envoy shipped after rapid reset
  * (CVE-2023-44487) — bounded concurrent streams, caps on client resets and on PING/SETTINGS
- * frames per session that answer GOAWAY(ENHANCE_YOUR_CALM) — bounded headers, and timeouts for the TLS handshake,
- * for reading a request's headers (slowloris) and for idle connections. None of them
+ * frames per session that answer GOAWAY(ENHANCE_YOUR_CALM) — bounded headers, and timeouts
+ * for the TLS handshake, for reading a request's headers (slowloris) and for idle connections. None of them
  * applies to a stream once it is flowing: watches, `logs -f` and exec are never cut here.
  */
 import type { Http2Session, SecureServerOptions } from "node:http2";
 import { constants } from "node:http2";
 import type { Logger } from "../log.ts";
+import { createRateLimiter } from "../net/rate-limit.ts";
 
 export interface EdgeLimits {
   /** SETTINGS_MAX_CONCURRENT_STREAMS per client session. */
@@ -19,7 +20,7 @@ export interface EdgeLimits {
   maxHeaderBytes: number;
   /** Number of request header fields. */
   maxHeaderCount: number;
-  /** From TCP accept to the end of the TLS handshake. */
+  /** To a new connection's first byte, and again from it to the end of the TLS handshake. */
   handshakeTimeoutMs: number;
   /** To receive a request's headers: HTTP/1.1 from the connection's start, HTTP/2 until the first stream. */
   headerTimeoutMs: number;
@@ -42,20 +43,6 @@ export const DEFAULT_EDGE_LIMITS: EdgeLimits = {
  * handful (keepalives, one SETTINGS); a flood makes the server queue an ACK for each.
  */
 const CONTROL_FRAMES_PER_SECOND = 100;
-
-/** A token bucket: take() is false once more than `rate` were taken in the last second. */
-function perSecond(rate: number): { take(): boolean } {
-  let tokens = rate;
-  let at = performance.now();
-  return {
-    take() {
-      const now = performance.now();
-      tokens = Math.min(rate, tokens + ((now - at) / 1000) * rate);
-      at = now;
-      return --tokens >= 0;
-    },
-  };
-}
 
 /** What a PING gets to come back before the session is taken for dead. */
 const PING_TIMEOUT_MS = 10_000;
@@ -81,8 +68,9 @@ export function edgeServerOptions(limits: EdgeLimits): SecureServerOptions & Rec
 export function guardSession(session: Http2Session, limits: EdgeLimits, log: Logger): void {
   let open = 0;
   let sawStream = false;
-  const resets = perSecond(limits.maxResetsPerSecond);
-  const controlFrames = perSecond(CONTROL_FRAMES_PER_SECOND);
+  // One bucket each for this session (one key): `rate` a second, with a burst of the same.
+  const resets = createRateLimiter({ perSecond: limits.maxResetsPerSecond, burst: limits.maxResetsPerSecond });
+  const controlFrames = createRateLimiter({ perSecond: CONTROL_FRAMES_PER_SECOND, burst: CONTROL_FRAMES_PER_SECOND });
   let calmed = false;
   const calm = (why: string) => {
     if (calmed || session.destroyed) return;
@@ -107,12 +95,12 @@ export function guardSession(session: Http2Session, limits: EdgeLimits, log: Log
       open--;
       if (stream.rstCode === constants.NGHTTP2_NO_ERROR) return;
       // Reset before it finished: by the client (rapid reset) or, rarely, by a cut.
-      if (!resets.take()) calm(`more than ${limits.maxResetsPerSecond} stream resets per second`);
+      if (resets.take("") > 0) calm(`more than ${limits.maxResetsPerSecond} stream resets per second`);
     });
   });
 
   const controlFrame = () => {
-    if (!controlFrames.take()) calm(`more than ${CONTROL_FRAMES_PER_SECOND} PING and SETTINGS frames per second`);
+    if (controlFrames.take("") > 0) calm(`more than ${CONTROL_FRAMES_PER_SECOND} PING and SETTINGS frames per second`);
   };
   session.on("ping", controlFrame);
   session.on("remoteSettings", controlFrame);

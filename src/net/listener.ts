@@ -32,16 +32,9 @@ export async function listen(
   // HTTP/1.1 sockets with their number of requests in flight, so idle ones close at once.
   const sockets = new Map<Socket, number>();
   let closing = false;
-  // Headers and body often go out in separate writes; Nagle would hold the body for the
-  // client's delayed ACK (~40 ms per HTTP/1.1 response).
   // Every TCP connection, whatever state its TLS handshake is in, so close() can end
   // them all at the grace deadline (a half-open handshake would hold server.close forever).
   const raw = new Set<Socket>();
-  server.on("connection", (sock: Socket) => {
-    sock.setNoDelay(true);
-    raw.add(sock);
-    sock.once("close", () => raw.delete(sock));
-  });
   server.on("session", (s) => {
     sessions.add(s);
     s.on("close", () => sessions.delete(s));
@@ -71,11 +64,16 @@ export async function listen(
   // Upgraded sockets are no longer HTTP: they end with their stream, or at the grace deadline.
   server.on("upgrade", (_req, sock: Socket) => sockets.set(sock, 1));
 
-  const front = net.createServer((sock) => {
+  // Headers and body often go out in separate writes; Nagle would hold the body for the
+  // client's delayed ACK (~40 ms per HTTP/1.1 response).
+  const front = net.createServer({ noDelay: true }, (sock) => {
     raw.add(sock);
-    sock.once("close", () => raw.delete(sock));
-    sock.on("error", () => sock.destroy());
     const silent = setTimeout(() => sock.destroy(), firstByteTimeoutMs);
+    sock.once("close", () => {
+      raw.delete(sock);
+      clearTimeout(silent);
+    });
+    sock.on("error", () => sock.destroy());
     sock.once("data", (first: Buffer) => {
       clearTimeout(silent);
       sock.pause();
@@ -83,7 +81,6 @@ export async function listen(
       // The TLS socket reads what is buffered before it reads the handle.
       server.emit("connection", sock);
     });
-    sock.once("close", () => clearTimeout(silent));
   });
   await new Promise<void>((resolve, reject) => {
     front.once("error", reject);

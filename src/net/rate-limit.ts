@@ -1,6 +1,7 @@
 /**
- * Per-subject token buckets for minting. In memory: each control-plane replica limits
- * on its own, which bounds abuse without a shared store on the hot path.
+ * Per-key token buckets: per subject for minting and data-plane requests, per HTTP/2
+ * session for resets and control frames. In memory: each replica limits on its own, which
+ * bounds abuse without a shared store on the hot path.
  */
 export interface RateLimiter {
   /** Takes one token for `key`; returns 0 when allowed, else how many ms until one is free. */
