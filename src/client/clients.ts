@@ -9,6 +9,7 @@ import { AccessGrants } from "../../gen/kubegate/v1/grant_pb.ts";
 import { IdentityService } from "../../gen/kubegate/v1/identity_pb.ts";
 import { DataPlaneSyncService } from "../../gen/kubegate/v1/sync_pb.ts";
 import { TokenService } from "../../gen/kubegate/v1/token_pb.ts";
+import { DEFAULT_MAX_MESSAGE_BYTES } from "../config/serve-config.ts";
 
 export type Protocol = "connect" | "grpc" | "grpc-web";
 
@@ -17,7 +18,7 @@ export type Protocol = "connect" | "grpc" | "grpc-web";
  * node's HTTP/2 client would otherwise buffer them past its session memory and lose the
  * whole connection, other calls on it included. The control plane's default read limit.
  */
-export const WRITE_MAX_BYTES = 4 * 1024 * 1024;
+export const WRITE_MAX_BYTES = DEFAULT_MAX_MESSAGE_BYTES;
 
 export interface ClientOptions {
   baseUrl: string;

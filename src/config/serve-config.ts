@@ -70,6 +70,9 @@ export interface ServeConfig {
 
 type Kind = "string" | "duration" | "number" | "listen" | "boolean";
 
+/** The control plane's default read limit on a request message; kubegate's clients write no more. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
+
 interface OptionSpec {
   flag: string;
   kind: Kind;
@@ -117,7 +120,7 @@ export const serveOptions: Record<string, OptionSpec> = {
   controlMaxMessageBytes: {
     flag: "control-max-message-bytes",
     kind: "number",
-    default: String(4 * 1024 * 1024),
+    default: String(DEFAULT_MAX_MESSAGE_BYTES),
     help: "control plane: largest request message (ResourceExhausted beyond)",
   },
   dataMaxConcurrentStreams: { flag: "data-max-concurrent-streams", kind: "number", default: "250", help: "data port: concurrent streams per client HTTP/2 connection" },

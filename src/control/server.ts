@@ -22,9 +22,6 @@ import { storeInterceptor } from "./store-interceptor.ts";
 import { syncService } from "./sync-service.ts";
 import { tokenService } from "./token-service.ts";
 
-/** Requests larger than this are refused (ResourceExhausted) before parsing, by default. */
-export const READ_MAX_BYTES = 4 * 1024 * 1024;
-
 export interface ControlServer {
   port: number;
   /** Stops accepting, lets in-flight calls finish (ending sync streams), then closes. */
@@ -36,8 +33,8 @@ export async function startControlServer(opts: {
   authenticator: Authenticator;
   tls: TlsMaterial;
   listen: ListenAddress;
-  /** Largest request message accepted (default READ_MAX_BYTES). */
-  readMaxBytes?: number;
+  /** Larger request messages are refused (ResourceExhausted) before parsing. */
+  readMaxBytes: number;
   /** Readiness: resolves when the store answers. */
   ready: () => Promise<boolean>;
 }): Promise<ControlServer> {
@@ -52,7 +49,7 @@ export async function startControlServer(opts: {
     },
     // Outermost first: a store outage during authentication is Unavailable too.
     interceptors: [storeInterceptor(opts.deps.log), authInterceptor(opts.authenticator)],
-    readMaxBytes: opts.readMaxBytes ?? READ_MAX_BYTES,
+    readMaxBytes: opts.readMaxBytes,
     shutdownSignal: shutdown.signal,
     fallback(req, res) {
       const reply = (status: number, text: string) => {
