@@ -278,4 +278,21 @@ describe.runIf(enabled)("deploy/ on a real kube-apiserver", () => {
     for (const kind of ["namespace/kubegate-system", "serviceaccount/kubegate-agent", "clusterrole.rbac.authorization.k8s.io/kubegate-agent", "statefulset.apps/kubegate-agent"])
       expect(res.stdout).toContain(kind);
   });
+
+  it("the gateway manifest passes a server-side dry run", async () => {
+    await apiserver.namespace("kubegate-system");
+    const env = clientEnv(await apiserver.kubeconfig("admin"), home);
+    const res = await run(KUBECTL, ["apply", "--dry-run=server", "-f", join(import.meta.dirname, "..", "..", "deploy", "kubegate-gateway.yaml")], env);
+    expect(res.stderr.split("\n").filter((l) => l !== "" && !l.includes("missing the kubectl.kubernetes.io/last-applied-configuration annotation"))).toEqual([]);
+    for (const kind of [
+      "serviceaccount/kubegate",
+      "service/kubegate-control",
+      "service/kubegate-data",
+      "deployment.apps/kubegate-control",
+      "deployment.apps/kubegate-data",
+      "poddisruptionbudget.policy/kubegate-control",
+      "poddisruptionbudget.policy/kubegate-data",
+    ])
+      expect(res.stdout).toContain(`${kind} created (server dry run)`);
+  });
 });
