@@ -1,0 +1,61 @@
+/**
+ * A TCP load balancer on loopback, as a Kubernetes Service or a cloud LB is to kubegate:
+ * each new connection goes to the next backend in turn; a backend that refuses is skipped.
+ * Bytes are passed through untouched (TLS ends at the backend).
+ */
+import net from "node:net";
+
+export interface TcpBalancer {
+  port: number;
+  /** Connections handed to each backend so far, by its port. */
+  counts: Map<number, number>;
+  /** Connections open to a backend now. */
+  live(port: number): number;
+  close(): Promise<void>;
+}
+
+export async function startTcpBalancer(backends: number[]): Promise<TcpBalancer> {
+  const counts = new Map(backends.map((p) => [p, 0]));
+  const open = new Map(backends.map((p) => [p, 0]));
+  const sockets = new Set<net.Socket>();
+  let next = 0;
+  const track = (s: net.Socket) => {
+    sockets.add(s);
+    s.on("close", () => sockets.delete(s));
+  };
+  const server = net.createServer((client) => {
+    track(client);
+    client.pause();
+    const attempt = (tries: number) => {
+      if (tries === backends.length) return client.destroy();
+      const port = backends[next++ % backends.length]!;
+      const upstream = net.connect(port, "127.0.0.1");
+      // Before "connect", an error is a refusal: try the next backend.
+      upstream.once("error", () => attempt(tries + 1));
+      upstream.once("connect", () => {
+        track(upstream);
+        counts.set(port, counts.get(port)! + 1);
+        open.set(port, open.get(port)! + 1);
+        upstream.once("close", () => open.set(port, open.get(port)! - 1));
+        upstream.removeAllListeners("error");
+        upstream.on("error", () => client.destroy());
+        client.on("error", () => upstream.destroy());
+        client.pipe(upstream).pipe(client);
+        client.resume();
+        client.on("close", () => upstream.destroy());
+        upstream.on("close", () => client.destroy());
+      });
+    };
+    attempt(0);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    counts,
+    live: (port) => open.get(port) ?? 0,
+    async close() {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
