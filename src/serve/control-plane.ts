@@ -45,7 +45,12 @@ async function bootstrapAdmin(store: Store, config: ServeConfig, clock: () => Da
     { store, clock },
     { name: "bootstrap-admin", subject: "admin", groups: [config.adminGroup], expiresAt: null, createdBy: "kubegate" },
   );
-  await store.meta.set(BOOTSTRAP_META, record.id);
+  // Replicas starting together on an empty database race to here: one claim wins, and
+  // the others revoke the key they made, which nobody has seen.
+  if (!(await store.meta.claim(BOOTSTRAP_META, record.id))) {
+    await store.apiKeys.revoke(record.id, clock());
+    return undefined;
+  }
   const file = join(config.dataDir, BOOTSTRAP_KEY_FILE);
   await writeFile(file, secret + "\n", { mode: 0o600 });
   await chmod(file, 0o600);

@@ -16,5 +16,13 @@ export function createMetaRepository(db: Kysely<Database>): Store["meta"] {
         .onConflict((oc) => oc.column("key").doUpdateSet({ value }))
         .execute();
     },
+    async claim(key, value) {
+      const result = await db
+        .insertInto("meta")
+        .values({ key, value })
+        .onConflict((oc) => oc.column("key").doNothing())
+        .executeTakeFirst();
+      return (result.numInsertedOrUpdatedRows ?? 0n) > 0n;
+    },
   };
 }

@@ -234,6 +234,8 @@ export interface Store {
   meta: {
     get(key: string): Promise<string | null>;
     set(key: string, value: string): Promise<void>;
+    /** Sets `key` only if it has no value yet; true for the one caller (of all replicas) that set it. */
+    claim(key: string, value: string): Promise<boolean>;
   };
 
   close(): Promise<void>;

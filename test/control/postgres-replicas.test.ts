@@ -13,6 +13,10 @@ import { GrantState, Role, SubjectKind } from "../../gen/kubegate/v1/grant_pb.ts
 import type { WatchStateResponse } from "../../gen/kubegate/v1/sync_pb.ts";
 import { startPostgres as startTestPostgres, type TestPostgres } from "../support/postgres.ts";
 import { startTestControlPlane, type TestControlPlane } from "../support/control-plane.ts";
+import { createKubegateClients } from "../../src/client/clients.ts";
+import { resolveServeConfig } from "../../src/config/serve-config.ts";
+import { createLogger } from "../../src/log.ts";
+import { startControlPlane } from "../../src/serve/control-plane.ts";
 
 let pg: TestPostgres;
 let dataDir: string;
@@ -62,4 +66,28 @@ it("shares state, keys and revocations across replicas", async () => {
   const elapsed = Date.now() - started;
   abort.abort();
   expect(elapsed).toBeLessThan(1000);
+});
+
+it("two replicas starting together on an empty database make one bootstrap admin key between them", async () => {
+  await pg.createDatabase("race");
+  const env = { KUBEGATE_ENCRYPTION_KEY: randomBytes(32).toString("base64") };
+  const dirs = [await mkdtemp(join(tmpdir(), "kubegate-race-")), await mkdtemp(join(tmpdir(), "kubegate-race-"))];
+  const log = createLogger({ level: "silent" });
+  const planes = await Promise.all(
+    dirs.map((dir) => startControlPlane(resolveServeConfig({ "data-dir": dir, database: pg.url("race"), "control-listen": "127.0.0.1:0", "data-listen": "127.0.0.1:0" }, env), log)),
+  );
+  try {
+    const keys = planes.map((p) => p.bootstrapAdminKey).filter((k) => k !== undefined);
+    expect(keys).toHaveLength(1);
+    const winner = planes.find((p) => p.bootstrapAdminKey !== undefined)!;
+    const admin = createKubegateClients({ baseUrl: winner.url, caPem: winner.tls.caPem, credential: keys[0]! });
+    const live = (await admin.identity.listApiKeys({})).apiKeys.filter((k) => k.name === "bootstrap-admin");
+    expect(live).toHaveLength(1);
+    // The loser's key, if it made one before losing, is revoked and was never shown.
+    const all = (await admin.identity.listApiKeys({ includeRevoked: true })).apiKeys.filter((k) => k.name === "bootstrap-admin");
+    expect(all.filter((k) => k.revokeTime === undefined)).toHaveLength(1);
+  } finally {
+    for (const p of planes) await p.close(0);
+    for (const d of dirs) await rm(d, { recursive: true, force: true });
+  }
 });

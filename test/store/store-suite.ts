@@ -485,6 +485,12 @@ export function storeSuite(target: () => StoreTarget): void {
       expect(await again.changes.latestRevision()).toBe(rev);
       await again.meta.set("bootstrap", "redone");
       expect(await again.meta.get("bootstrap")).toBe("redone");
+      // claim sets only an absent key, and among racing callers exactly one wins.
+      expect(await again.meta.claim("bootstrap", "other")).toBe(false);
+      expect(await again.meta.get("bootstrap")).toBe("redone");
+      const won = await Promise.all(["a", "b", "c", "d"].map((v) => again.meta.claim("race", v)));
+      expect(won.filter(Boolean)).toHaveLength(1);
+      expect(await again.meta.get("race")).toBe(["a", "b", "c", "d"][won.indexOf(true)]);
     });
 
     it("refuses a wrong encryption key with a clear error", async () => {
