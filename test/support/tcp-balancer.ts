@@ -7,15 +7,12 @@ import net from "node:net";
 
 export interface TcpBalancer {
   port: number;
-  /** Connections handed to each backend so far, by its port. */
-  counts: Map<number, number>;
   /** Connections open to a backend now. */
   live(port: number): number;
   close(): Promise<void>;
 }
 
 export async function startTcpBalancer(backends: number[]): Promise<TcpBalancer> {
-  const counts = new Map(backends.map((p) => [p, 0]));
   const open = new Map(backends.map((p) => [p, 0]));
   const sockets = new Set<net.Socket>();
   let next = 0;
@@ -34,7 +31,6 @@ export async function startTcpBalancer(backends: number[]): Promise<TcpBalancer>
       upstream.once("error", () => attempt(tries + 1));
       upstream.once("connect", () => {
         track(upstream);
-        counts.set(port, counts.get(port)! + 1);
         open.set(port, open.get(port)! + 1);
         upstream.once("close", () => open.set(port, open.get(port)! - 1));
         upstream.removeAllListeners("error");
@@ -51,7 +47,6 @@ export async function startTcpBalancer(backends: number[]): Promise<TcpBalancer>
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   return {
     port: (server.address() as net.AddressInfo).port,
-    counts,
     live: (port) => open.get(port) ?? 0,
     async close() {
       for (const s of sockets) s.destroy();
