@@ -9,12 +9,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { afterAll, expect, it } from "vitest";
-import { Role, SubjectKind } from "../../gen/kubegate/v1/grant_pb.ts";
 import { createKubegateClients } from "../../src/client/clients.ts";
 import { resolveServeConfig } from "../../src/config/serve-config.ts";
 import { createLogger } from "../../src/log.ts";
 import { startKubegate, type Kubegate } from "../../src/serve/kubegate.ts";
-import { clusterRoleBinding, startFakeApiserver } from "../support/fake-apiserver/index.ts";
+import { viewerOnFakeMember } from "../support/control-plane.ts";
+import { startFakeApiserver } from "../support/fake-apiserver/index.ts";
 import { http1Request } from "../support/raw-client.ts";
 
 const started: Kubegate[] = [];
@@ -44,14 +44,7 @@ it("serves within the staleness bound, then fails closed, then resumes", async (
   started.push(control);
   const adminKey = control.control!.bootstrapAdminKey!;
   const admin = createKubegateClients({ baseUrl: control.control!.url, caPem: control.control!.tls.caPem, credential: adminKey });
-  await admin.clusters.registerCluster({
-    name: "member",
-    mode: { case: "direct", value: { serverUrl: fake.url, caPem: fake.caPem, credential: { kind: { case: "bearerToken", value: fake.gatewayToken! } } } },
-  });
-  await admin.grants.createGrant({ cluster: "member", subject: { kind: SubjectKind.USER, name: "alice" }, role: Role.VIEW });
-  fake.seed(clusterRoleBinding("alice", "view", [{ kind: "User", name: "kubegate:alice" }]));
-  const aliceKey = (await admin.identity.createApiKey({ name: "alice", subject: "alice" })).secret;
-  const token = (await createKubegateClients({ baseUrl: control.control!.url, caPem: control.control!.tls.caPem, credential: aliceKey }).tokens.mintToken({ cluster: "member" })).token;
+  const { token } = await viewerOnFakeMember(admin, fake, "alice", { baseUrl: control.control!.url, caPem: control.control!.tls.caPem });
   const dpKey = (await admin.identity.createApiKey({ name: "dp", subject: "dp-1", groups: ["kubegate:data-planes"] })).secret;
   await writeFile(join(dir, "dp.key"), dpKey, { mode: 0o600 });
 

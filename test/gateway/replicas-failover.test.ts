@@ -11,15 +11,17 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { stringify } from "yaml";
-import { GrantState, Role, SubjectKind } from "../../gen/kubegate/v1/grant_pb.ts";
+import { GrantState } from "../../gen/kubegate/v1/grant_pb.ts";
 import { createKubegateClients } from "../../src/client/clients.ts";
-import { clusterRoleBinding, startFakeApiserver, type FakeApiserver } from "../support/fake-apiserver/index.ts";
+import { viewerOnFakeMember } from "../support/control-plane.ts";
+import { startFakeApiserver, type FakeApiserver } from "../support/fake-apiserver/index.ts";
+import { renderKubeconfig } from "../support/fake-apiserver/kubeconfig.ts";
 import { startKubegate, type KubegateProcess } from "../support/kubegate-process.ts";
 import { startPostgres, type TestPostgres } from "../support/postgres.ts";
 import { KUBECTL, clientEnv, run } from "../support/programs.ts";
 import { http1Request } from "../support/raw-client.ts";
 import { startTcpBalancer, type TcpBalancer } from "../support/tcp-balancer.ts";
+import { until } from "../support/watch-streams.ts";
 
 let pg: TestPostgres;
 let fake: FakeApiserver;
@@ -55,7 +57,7 @@ beforeAll(async () => {
   lb = await startTcpBalancer(controls.map((c) => c.port));
   const controlUrl = `https://127.0.0.1:${lb.port}`;
   // People talk to the control plane that survives; only the data planes' sync streams go
-  // through the balancer, so its counts show where each stream is.
+  // through the balancer, so its live connections show where each stream is.
   admin = createKubegateClients({ baseUrl: `https://127.0.0.1:${controls[1]!.port}`, caPem, credential: adminKey });
   const dpKey = (await admin.identity.createApiKey({ name: "data-plane", subject: "data-plane", groups: ["kubegate:data-planes"] })).secret;
   await writeFile(join(root, "dp.key"), dpKey, { mode: 0o600 });
@@ -85,15 +87,7 @@ afterAll(async () => {
 /** A kubeconfig for `token` pointing at one data plane's URL for the member cluster. */
 async function kubeconfig(name: string, url: string, token: string): Promise<string> {
   const file = join(root, `${name}.kubeconfig`);
-  const config = {
-    apiVersion: "v1",
-    kind: "Config",
-    clusters: [{ name, cluster: { server: `${url}/clusters/member`, "certificate-authority-data": Buffer.from(caPem).toString("base64") } }],
-    users: [{ name: "alice", user: { token } }],
-    contexts: [{ name, context: { cluster: name, user: "alice" } }],
-    "current-context": name,
-  };
-  await writeFile(file, stringify(config), { mode: 0o600 });
+  await writeFile(file, renderKubeconfig(`${url}/clusters/member`, caPem, { token }), { mode: 0o600 });
   return file;
 }
 
@@ -109,28 +103,12 @@ const cutOr403 = async (url: string, token: string) => {
   }
 };
 
-async function until(what: string, ok: () => Promise<boolean>, timeoutMs = 15_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await ok())) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 it("every data plane serves the cluster; killing a data plane and a control plane loses nothing; revocation reaches all within 1 s", async () => {
-  await admin.clusters.registerCluster({
-    name: "member",
-    mode: { case: "direct", value: { serverUrl: fake.url, caPem: fake.caPem, credential: { kind: { case: "bearerToken", value: fake.gatewayToken! } } } },
-  });
-  const grant = (await admin.grants.createGrant({ cluster: "member", subject: { kind: SubjectKind.USER, name: "alice" }, role: Role.VIEW })).grant!;
-  fake.seed(clusterRoleBinding("alice", "view", [{ kind: "User", name: "kubegate:alice" }]));
-  const aliceKey = (await admin.identity.createApiKey({ name: "alice", subject: "alice" })).secret;
-  const alice = createKubegateClients({ baseUrl: `https://127.0.0.1:${controls[1]!.port}`, caPem, credential: aliceKey });
-  const token = (await alice.tokens.mintToken({ cluster: "member" })).token;
+  const { grantId, token, clients: alice } = await viewerOnFakeMember(admin, fake, "alice", { baseUrl: `https://127.0.0.1:${controls[1]!.port}`, caPem });
 
   // kubectl through every data plane (each connection of the two-worker one may land in either worker).
   for (const [i, dp] of datas.entries()) {
-    await until(`data plane ${i + 1} knows the grant`, async () => (await statusOf(dp.url, token)) === 200);
+    await until(async () => (await statusOf(dp.url, token)) === 200, `data plane ${i + 1} to know the grant`, 15_000);
     const env = clientEnv(await kubeconfig(`dp-${i + 1}`, dp.url, token), root);
     for (let n = 0; n < dp.workers * 2; n++) {
       const res = await run(KUBECTL, ["get", "configmaps", "-n", "default", "-o", "name"], env);
@@ -141,30 +119,32 @@ it("every data plane serves the cluster; killing a data plane and a control plan
   // Lose one data plane, then one control plane that a surviving data plane syncs from, without warning.
   await datas[0]!.proc.stop("SIGKILL");
   const [doomed] = controls;
-  await until("a surviving data plane's sync stream is on the control plane to be killed", async () => lb.live(doomed!.port) >= 1 && lb.live(doomed!.port) + lb.live(controls[1]!.port) === 3);
-  await doomed!.proc.stop("SIGKILL");
   const survivors = datas.slice(1);
+  // One sync stream per surviving worker, at least one of them on the doomed control plane.
+  const streams = survivors.reduce((n, dp) => n + dp.workers, 0);
+  await until(() => lb.live(doomed!.port) >= 1 && lb.live(doomed!.port) + lb.live(controls[1]!.port) === streams, "a surviving sync stream on the control plane to be killed", 15_000);
+  await doomed!.proc.stop("SIGKILL");
   for (const dp of survivors) expect(await statusOf(dp.url, token)).toBe(200);
   // State lives on: a new token is minted, and the grant is still there, through the other control plane.
   const fresh = (await alice.tokens.mintToken({ cluster: "member" })).token;
-  for (const dp of survivors) await until("the new token works", async () => (await statusOf(dp.url, fresh)) === 200);
-  expect((await admin.grants.getGrant({ id: grant.id })).grant?.state).toBe(GrantState.APPLIED);
+  for (const dp of survivors) await until(async () => (await statusOf(dp.url, fresh)) === 200, "the new token to work", 15_000);
+  expect((await admin.grants.getGrant({ id: grantId })).grant?.state).toBe(GrantState.APPLIED);
   // Every survivor stays ready (its view is within the staleness bound while it redials).
-  for (const dp of survivors) await until("data plane ready", async () => (await http1Request(dp.url, caPem, { path: "/readyz" })).status === 200);
+  for (const dp of survivors) await until(async () => (await http1Request(dp.url, caPem, { path: "/readyz" })).status === 200, "data plane ready", 15_000);
 
   // A revocation through the survivor cuts access on every survivor, each worker included, within 1 s.
   const revokedAt = Date.now();
-  await admin.grants.revokeGrant({ id: grant.id });
+  await admin.grants.revokeGrant({ id: grantId });
   const seenMs: number[] = [];
   await Promise.all(
     survivors.map(async (dp) => {
       // Seen when eight requests in a row, each on a new connection (so on either worker), are refused.
       await until(
-        "revocation seen",
         async () => {
           for (let n = 0; n < 8; n++) if (!(await cutOr403(dp.url, fresh))) return false;
           return true;
         },
+        "revocation seen",
         5_000,
       );
       seenMs.push(Date.now() - revokedAt);

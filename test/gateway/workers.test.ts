@@ -8,9 +8,9 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
-import { Role, SubjectKind } from "../../gen/kubegate/v1/grant_pb.ts";
 import { createKubegateClients } from "../../src/client/clients.ts";
-import { clusterRoleBinding, startFakeApiserver } from "../support/fake-apiserver/index.ts";
+import { viewerOnFakeMember } from "../support/control-plane.ts";
+import { startFakeApiserver } from "../support/fake-apiserver/index.ts";
 import { startKubegate, type KubegateProcess } from "../support/kubegate-process.ts";
 import { http1Request } from "../support/raw-client.ts";
 
@@ -40,14 +40,7 @@ it("serves through two workers, revokes on both, and stops them all", async () =
   expect(children(kg.child.pid!)).toHaveLength(2);
   const caPem = await readFile(join(dir, "ca.crt"), "utf8");
   const admin = createKubegateClients({ baseUrl: controlUrl!, caPem, credential: adminKey! });
-  await admin.clusters.registerCluster({
-    name: "member",
-    mode: { case: "direct", value: { serverUrl: fake.url, caPem: fake.caPem, credential: { kind: { case: "bearerToken", value: fake.gatewayToken! } } } },
-  });
-  const grant = (await admin.grants.createGrant({ cluster: "member", subject: { kind: SubjectKind.USER, name: "wes" }, role: Role.VIEW })).grant!;
-  fake.seed(clusterRoleBinding("wes", "view", [{ kind: "User", name: "kubegate:wes" }]));
-  const key = (await admin.identity.createApiKey({ name: "wes", subject: "wes" })).secret;
-  const token = (await createKubegateClients({ baseUrl: controlUrl!, caPem, credential: key }).tokens.mintToken({ cluster: "member" })).token;
+  const { grantId, token } = await viewerOnFakeMember(admin, fake, "wes", { baseUrl: controlUrl!, caPem });
 
   // Fresh connections spread over both workers; each must know the grant.
   const get = () => http1Request(dataUrl!, caPem, { path: "/clusters/member/api/v1/namespaces/default/pods", headers: { authorization: `Bearer ${token}` } });
@@ -58,7 +51,7 @@ it("serves through two workers, revokes on both, and stops them all", async () =
   } while (statuses.some((s) => s !== 200) && Date.now() < deadline);
   expect(statuses).toEqual(Array(12).fill(200));
 
-  await admin.grants.revokeGrant({ id: grant.id });
+  await admin.grants.revokeGrant({ id: grantId });
   await new Promise((r) => setTimeout(r, 1000));
   statuses = await Promise.all(Array.from({ length: 12 }, async () => (await get()).status));
   expect(statuses).toEqual(Array(12).fill(403));

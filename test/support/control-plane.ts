@@ -6,10 +6,12 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
+import { Role, SubjectKind } from "../../gen/kubegate/v1/grant_pb.ts";
 import { createKubegateClients, type KubegateClients, type Protocol } from "../../src/client/clients.ts";
 import { resolveServeConfig, type ServeConfig } from "../../src/config/serve-config.ts";
 import { createLogger, type Logger } from "../../src/log.ts";
 import { BOOTSTRAP_KEY_FILE, startControlPlane, type ControlPlane } from "../../src/serve/control-plane.ts";
+import { clusterRoleBinding, type FakeApiserver } from "./fake-apiserver/index.ts";
 
 export interface TestControlPlane {
   url: string;
@@ -68,4 +70,27 @@ export async function startTestControlPlane(
       if (opts.dataDir === undefined) await rm(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * The fake member registered in direct mode as "member", `user` granted view on it (and
+ * bound to view in the fake, as the member's RBAC would), with an API key and a token
+ * minted through the control plane at `connect`.
+ */
+export async function viewerOnFakeMember(
+  admin: KubegateClients,
+  fake: FakeApiserver,
+  user: string,
+  connect: { baseUrl: string; caPem: string },
+): Promise<{ grantId: string; apiKey: string; token: string; clients: KubegateClients }> {
+  await admin.clusters.registerCluster({
+    name: "member",
+    mode: { case: "direct", value: { serverUrl: fake.url, caPem: fake.caPem, credential: { kind: { case: "bearerToken", value: fake.gatewayToken! } } } },
+  });
+  const grant = (await admin.grants.createGrant({ cluster: "member", subject: { kind: SubjectKind.USER, name: user }, role: Role.VIEW })).grant!;
+  fake.seed(clusterRoleBinding(user, "view", [{ kind: "User", name: `kubegate:${user}` }]));
+  const apiKey = (await admin.identity.createApiKey({ name: user, subject: user })).secret;
+  const clients = createKubegateClients({ ...connect, credential: apiKey });
+  const token = (await clients.tokens.mintToken({ cluster: "member" })).token;
+  return { grantId: grant.id, apiKey, token, clients };
 }

@@ -32,10 +32,10 @@ export function readEvents(stream: http2.ClientHttp2Stream, onEvent: (e: WatchEv
   });
 }
 
-/** Polls `check` every 20 ms; throws naming `what` once `timeoutMs` has passed. */
-export async function until(check: () => boolean, what: string, timeoutMs: number): Promise<void> {
+/** Polls `check` (which may be async) every 20 ms; throws naming `what` once `timeoutMs` has passed. */
+export async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!check()) {
+  while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
