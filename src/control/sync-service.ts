@@ -3,6 +3,7 @@
  * from a retained revision), then deltas read from the change log as they commit, and a
  * heartbeat when idle so the data plane can tell a quiet view from a stale one.
  */
+import { randomUUID } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
@@ -17,7 +18,8 @@ import {
 } from "../../gen/kubegate/v1/sync_pb.ts";
 import type { SigningKey } from "../../gen/kubegate/v1/token_pb.ts";
 import { errors } from "../errors.ts";
-import type { ChangeEvent, GrantRecord, SubjectRevocationRecord, TokenRevocationRecord } from "../store/types.ts";
+import type { ChangeEvent, GrantRecord, Store, SubjectRevocationRecord, TokenRevocationRecord } from "../store/types.ts";
+import type { Logger } from "../log.ts";
 import { hashSecret } from "./authenticator.ts";
 import { callerOf } from "./caller.ts";
 import { AGENT_BOOTSTRAP_PREFIX, AGENT_CREDENTIAL_PREFIX, newAgentCredential } from "./cluster-registry.ts";
@@ -57,6 +59,28 @@ function waitForChange(subscribe: (l: () => void) => () => void, ms: number, sig
   });
 }
 
+/** How long a data plane stays in the mesh without a sign of life from its sync stream. */
+export const dataPlaneTtlMs = (syncHeartbeatMs: number) => 3 * syncHeartbeatMs;
+
+const NO_TUNNEL = "the agent is not connected to any data plane";
+
+/** Agent clusters that lost their last data plane's tunnel are OFFLINE. */
+async function markOffline(store: Store, clusters: string[], log: Logger): Promise<void> {
+  for (const name of clusters) {
+    const current = await store.clusters.get(name);
+    if (current === null || current.mode !== "agent") continue;
+    await store.clusters.setStatus(name, { ...current.status, phase: "OFFLINE", message: NO_TUNNEL });
+    log.info({ cluster: name }, "agent cluster OFFLINE: no data plane holds its tunnel");
+  }
+}
+
+/** Drops data planes whose sync stream went silent (their control plane died), for the maintenance loop. */
+export async function expireDataPlanes(store: Store, now: Date, syncHeartbeatMs: number, log: Logger): Promise<void> {
+  const { ids, orphaned } = await store.dataPlanes.expire(new Date(now.getTime() - dataPlaneTtlMs(syncHeartbeatMs)));
+  if (ids.length > 0) log.info({ dataPlanes: ids }, "data planes left the agent mesh (no sync stream seen)");
+  await markOffline(store, orphaned, log);
+}
+
 export function syncService(deps: ControlDeps): ServiceImpl<typeof DataPlaneSyncService> {
   const { store, signer, settings, clock, log } = deps;
 
@@ -94,6 +118,7 @@ export function syncService(deps: ControlDeps): ServiceImpl<typeof DataPlaneSync
       subjectRevocations: (await store.revocations.listSubjects()).map(subjectRevocation),
       serverTime: timestampFromDate(now),
       issuer: settings.issuer,
+      dataPlanes: { ids: await store.dataPlanes.list() },
     });
   }
 
@@ -142,6 +167,10 @@ export function syncService(deps: ControlDeps): ServiceImpl<typeof DataPlaneSync
           if (s !== undefined) msg.subjectRevocations.push(subjectRevocation(s));
           break;
         }
+        case "data_plane":
+          // Sent whole: the set is small, and a data plane replaces its copy.
+          msg.dataPlanes ??= { $typeName: "kubegate.v1.DataPlaneSet", ids: await store.dataPlanes.list() };
+          break;
       }
     }
     return msg;
@@ -151,26 +180,49 @@ export function syncService(deps: ControlDeps): ServiceImpl<typeof DataPlaneSync
     async *watchState(req, ctx) {
       requireDataPlane(ctx);
       const replica = v.maxLength("replica", req.replica, 256);
-      let revision = Number(req.fromRevision);
-      const latest = await store.changes.latestRevision();
-      const oldest = await store.changes.oldestRevision();
-      // A resume works only while the log still holds every event after it.
-      const canResume = revision > 0 && revision <= latest && revision >= oldest - 1;
-      log.info({ replica, fromRevision: revision, resumed: canResume }, "data plane connected to sync");
-      if (!canResume) {
-        revision = latest;
-        yield await snapshot(revision);
-      }
-      while (!ctx.signal.aborted) {
-        const events = await store.changes.since(revision, BATCH);
-        if (events.length > 0) {
-          yield await delta(events);
-          revision = events.at(-1)!.revision;
-          continue;
+      const dataPlane = v.dataPlaneId("data_plane_id", req.dataPlaneId);
+      // The stream's own id: when this process redials another control plane, the end of
+      // this stream, noticed later, must not remove it from the mesh.
+      const stream = randomUUID();
+      let touched = clock().getTime();
+      if (dataPlane !== "") await store.dataPlanes.join(dataPlane, replica, stream, clock());
+      try {
+        let revision = Number(req.fromRevision);
+        const latest = await store.changes.latestRevision();
+        const oldest = await store.changes.oldestRevision();
+        // A resume works only while the log still holds every event after it.
+        const canResume = revision > 0 && revision <= latest && revision >= oldest - 1;
+        log.info({ replica, dataPlane, fromRevision: revision, resumed: canResume }, "data plane connected to sync");
+        if (!canResume) {
+          revision = latest;
+          yield await snapshot(revision);
         }
-        await waitForChange((l) => store.changes.subscribe(l), settings.syncHeartbeatMs, ctx.signal);
-        if ((await store.changes.latestRevision()) === revision && !ctx.signal.aborted) {
-          yield create(WatchStateResponseSchema, { revision: BigInt(revision), serverTime: timestampFromDate(clock()), issuer: settings.issuer });
+        while (!ctx.signal.aborted) {
+          if (dataPlane !== "" && clock().getTime() - touched >= settings.syncHeartbeatMs) {
+            touched = clock().getTime();
+            // Gone from the table (expired while this control plane was too busy): join again.
+            if (!(await store.dataPlanes.touch(dataPlane, stream, clock()))) await store.dataPlanes.join(dataPlane, replica, stream, clock());
+          }
+          const events = await store.changes.since(revision, BATCH);
+          if (events.length > 0) {
+            yield await delta(events);
+            revision = events.at(-1)!.revision;
+            continue;
+          }
+          await waitForChange((l) => store.changes.subscribe(l), settings.syncHeartbeatMs, ctx.signal);
+          if ((await store.changes.latestRevision()) === revision && !ctx.signal.aborted) {
+            yield create(WatchStateResponseSchema, { revision: BigInt(revision), serverTime: timestampFromDate(clock()), issuer: settings.issuer });
+          }
+        }
+      } finally {
+        if (dataPlane !== "") {
+          try {
+            await markOffline(store, await store.dataPlanes.leave(dataPlane, stream), log);
+            log.info({ replica, dataPlane }, "data plane left sync");
+          } catch (err) {
+            // It expires from the mesh within a few heartbeats instead.
+            log.warn({ err, dataPlane }, "could not record a data plane leaving");
+          }
         }
       }
     },
@@ -182,6 +234,18 @@ export function syncService(deps: ControlDeps): ServiceImpl<typeof DataPlaneSync
       for (const r of req.reports) {
         const phase = phaseFromProto(r.phase);
         if (phase === undefined) throw errors.invalid("reports.phase", "must be READY, OFFLINE or UNKNOWN");
+        const dataPlane = v.dataPlaneId("reports.data_plane_id", r.dataPlaneId);
+        let message = v.maxLength("reports.message", r.message, v.LIMITS.reason);
+        if (dataPlane !== "") {
+          // An agent cluster's tunnels are spread over the data planes: it is READY while
+          // any of them holds one, and OFFLINE when the last one lets go.
+          const holders = await store.dataPlanes.setTunnel(r.cluster, dataPlane, phase === "READY");
+          if (phase !== "READY" && holders > 0) continue;
+          if (phase === "READY") {
+            const planes = (await store.dataPlanes.list()).length;
+            message = `agent connected to ${holders} of ${planes} data plane${planes === 1 ? "" : "s"}`;
+          }
+        }
         const current = await store.clusters.get(r.cluster);
         if (current === null) continue; // deregistered meanwhile
         await store.clusters.setStatus(r.cluster, {
@@ -189,7 +253,7 @@ export function syncService(deps: ControlDeps): ServiceImpl<typeof DataPlaneSync
           kubernetesVersion: v.maxLength("reports.kubernetes_version", r.kubernetesVersion, 64) || current.status.kubernetesVersion,
           agentVersion: v.maxLength("reports.agent_version", r.agentVersion, 64) || current.status.agentVersion,
           lastSeenAt: phase === "READY" ? now : current.status.lastSeenAt,
-          message: v.maxLength("reports.message", r.message, v.LIMITS.reason),
+          message,
         });
       }
       return {};

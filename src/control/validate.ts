@@ -37,6 +37,12 @@ export function maxLength(field: string, value: string, max: number): string {
 }
 
 /** Subject and API-key names: printable, no control characters, bounded. */
+/** A data-plane id in the agent mesh: "" (no part in it) or up to 64 of [A-Za-z0-9._-]. */
+export function dataPlaneId(field: string, value: string): string {
+  if (value !== "" && !/^[A-Za-z0-9._-]{1,64}$/.test(value)) throw errors.invalid(field, "must be at most 64 letters, digits, '.', '_' or '-'");
+  return value;
+}
+
 export function subjectName(field: string, value: string): string {
   if (value.trim() === "") throw errors.invalid(field, "is required");
   maxLength(field, value, LIMITS.subject);

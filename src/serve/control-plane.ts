@@ -12,6 +12,7 @@ import type { ControlDeps } from "../control/deps.ts";
 import { createApiKey } from "../control/identity-service.ts";
 import { createRateLimiter } from "../net/rate-limit.ts";
 import { startControlServer } from "../control/server.ts";
+import { expireDataPlanes } from "../control/sync-service.ts";
 import { IDEMPOTENCY_WINDOW_MS } from "../control/idempotency.ts";
 import type { Logger } from "../log.ts";
 import { prepareDataDir } from "./data-dir.ts";
@@ -122,7 +123,7 @@ export async function startControlPlane(config: ServeConfig, log: Logger, clock:
       readMaxBytes: config.controlMaxMessageBytes,
       ready: async () => (await store.changes.latestRevision()) >= 0,
     });
-    const maintenance = startMaintenance(store, clock, log);
+    const maintenance = startMaintenance(store, clock, config.syncHeartbeatMs, log);
     return {
       url: listenUrl(config.controlListen, server.port),
       port: server.port,
@@ -146,8 +147,11 @@ export async function startControlPlane(config: ServeConfig, log: Logger, clock:
   }
 }
 
-/** Expires grants as they reach their time (every second) and prunes old state (hourly). */
-function startMaintenance(store: Store, clock: () => Date, log: Logger): { stop(): void } {
+/**
+ * Expires grants as they reach their time and data planes whose sync went silent (every
+ * second), and prunes old state (hourly).
+ */
+function startMaintenance(store: Store, clock: () => Date, syncHeartbeatMs: number, log: Logger): { stop(): void } {
   let running = false;
   let lastPrune = 0;
   const tick = async () => {
@@ -157,6 +161,7 @@ function startMaintenance(store: Store, clock: () => Date, log: Logger): { stop(
       const now = clock();
       const expired = await store.grants.expireDue(now);
       for (const g of expired) log.info({ audit: "grant.expire", grant: g.id, cluster: g.cluster }, "grant expired");
+      await expireDataPlanes(store, now, syncHeartbeatMs, log);
       if (now.getTime() - lastPrune > 3_600_000) {
         lastPrune = now.getTime();
         await store.revocations.pruneExpired(now);

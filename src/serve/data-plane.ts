@@ -3,6 +3,7 @@
  * upstream pools, and the listener. Used by `kubegate serve` (beside the control plane)
  * and `kubegate serve data --control <url>`.
  */
+import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { ClusterPhase } from "../../gen/kubegate/v1/cluster_pb.ts";
 import { createKubegateClients } from "../client/clients.ts";
@@ -50,18 +51,14 @@ export interface DataPlaneOptions {
   maxStreamsPerCluster?: number;
   /** Agent tunnel ping interval (default 5 s); a tunnel silent for 3 of them is dropped. */
   agentHeartbeatMs?: number;
-  /**
-   * Whether agents can only connect to this process (default true). Then an agent cluster
-   * believed READY with no tunnel here is reported OFFLINE; with several data-plane
-   * workers or replicas the tunnel may live elsewhere.
-   */
-  soleAgentEndpoint?: boolean;
   log: Logger;
   clock?: () => number;
 }
 
 export interface DataPlane {
   url: string;
+  /** This process's id in the agent mesh (new on every start). */
+  id: string;
   port: number;
   view: View;
   sessions: Sessions;
@@ -78,6 +75,8 @@ export async function startDataPlane(opts: DataPlaneOptions): Promise<DataPlane>
   // never enters a log record), so the per-request audit line skips redaction: ~5% of a request.
   const log = opts.log.child({ component: "data" }, { redact: { paths: [] } });
   const view = createView();
+  // New on every start: a restarted process is a new member of the mesh, and agents dial it anew.
+  const id = `dp-${randomBytes(8).toString("hex")}`;
   const verifier = createTokenVerifier({ issuer: opts.issuer, clock });
   const sessions = createSessions({ perUser: opts.maxStreamsPerUser ?? 1_000, perCluster: opts.maxStreamsPerCluster ?? 10_000 });
   const clients = createKubegateClients({ baseUrl: opts.controlUrl, caPem: opts.controlCaPem, credential: opts.credential, protocol: "grpc" });
@@ -92,6 +91,7 @@ export async function startDataPlane(opts: DataPlaneOptions): Promise<DataPlane>
           kubernetesVersion: r.kubernetesVersion,
           agentVersion: r.agentVersion,
           message: r.message,
+          dataPlaneId: id,
         })),
       });
     },
@@ -99,9 +99,6 @@ export async function startDataPlane(opts: DataPlaneOptions): Promise<DataPlane>
   const tunnels = createTunnelRegistry({
     log,
     heartbeatMs: opts.agentHeartbeatMs,
-    believedReady: opts.soleAgentEndpoint === false ? undefined : function* () {
-      for (const route of view.clusters.values()) if (route.mode === "agent" && route.phase === "READY") yield route.name;
-    },
     onStatus: (status) => {
       clusterReports.push(status.cluster, status);
       // Only called once a tunnel is adopted, after startup: rbac exists by then.
@@ -123,9 +120,12 @@ export async function startDataPlane(opts: DataPlaneOptions): Promise<DataPlane>
     limiter: opts.requestRate ? createRateLimiter({ perSecond: opts.requestRate, burst: opts.requestBurst ?? 100, clock }) : undefined,
   };
   let server: DataServer | undefined;
+  // A control plane that predates the mesh sends no set: then this process is all there is.
+  const meshIds = () => view.dataPlanes ?? [id];
   const sync = startSync({
     sync: clients.sync,
     replica: opts.replica ?? `${hostname()}:${process.pid}`,
+    dataPlaneId: id,
     view,
     verifier,
     log,
@@ -138,9 +138,12 @@ export async function startDataPlane(opts: DataPlaneOptions): Promise<DataPlane>
           return route !== undefined && route.mode === "agent" && route.agentCredentialHash === hash;
         });
       }
+      if (change.dataPlanes) tunnels.announce(meshIds());
       server?.revalidate();
       rbac.onViewChange(change);
     },
+    // The control plane forgets which tunnels a data plane holds when its stream ends.
+    onConnected: () => tunnels.reportAll(),
   });
   server = await startDataServer({
     ctx,
@@ -153,6 +156,8 @@ export async function startDataPlane(opts: DataPlaneOptions): Promise<DataPlane>
       view,
       tunnels,
       log,
+      dataPlaneId: id,
+      dataPlanes: meshIds,
       control: {
         enroll: (bootstrapToken) => clients.sync.enrollAgent({ bootstrapToken }),
         rotate: (agentCredential) => clients.sync.rotateAgentCredential({ agentCredential }),
@@ -162,6 +167,7 @@ export async function startDataPlane(opts: DataPlaneOptions): Promise<DataPlane>
   const started = server;
   return {
     url: listenUrl(opts.listen, started.port),
+    id,
     port: started.port,
     view,
     sessions,

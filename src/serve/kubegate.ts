@@ -51,8 +51,7 @@ export async function startKubegate(mode: ServeMode, config: ServeConfig, log: L
   /** The data plane, in this process or, with --data-workers > 1, in worker processes. */
   const startData = async (o: Omit<DataPlaneOptions, "log" | keyof ReturnType<typeof dataPlaneSettings>>): Promise<string> => {
     if (config.dataWorkers > 1) {
-      // An agent's tunnel lands in one worker: no worker may call a cluster offline for lack of it.
-      workers = await startDataWorkers(config.dataWorkers, { ...dataPlaneSettings(config), ...o, soleAgentEndpoint: false, logLevel: config.logLevel }, log);
+      workers = await startDataWorkers(config.dataWorkers, { ...dataPlaneSettings(config), ...o, logLevel: config.logLevel }, log);
       return workers.url;
     }
     data = await startDataPlane({ ...dataPlaneSettings(config), ...o, log });

@@ -140,6 +140,7 @@ export function createClustersRepository({ db, sealer, mutate }: StoreContext): 
     delete: (name) =>
       mutate(async (trx, emit) => {
         const grants = await trx.deleteFrom("grants").where("cluster", "=", name).returning("id").execute();
+        await trx.deleteFrom("agent_tunnels").where("cluster", "=", name).execute();
         const deleted = await trx.deleteFrom("clusters").where("name", "=", name).executeTakeFirst();
         if (deleted.numDeletedRows === 0n) return false;
         for (const id of grants.map((g) => g.id).sort()) emit("grant", id, true);

@@ -166,5 +166,30 @@ function migrations(dialect: StoreDialect): Record<string, Migration> {
         await db.schema.dropTable("idempotent_results").ifExists().execute();
       },
     },
+
+    // The agent mesh: live data-plane processes, and which of them holds each agent's
+    // tunnel, so a cluster is OFFLINE only when no data plane has it.
+    "0003_data_planes": {
+      async up(db) {
+        await db.schema
+          .createTable("data_planes")
+          .addColumn("id", key, (c) => c.primaryKey())
+          .addColumn("replica", "text", (c) => c.notNull())
+          .addColumn("stream", "text", (c) => c.notNull())
+          .addColumn("seen_at", "bigint", (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable("agent_tunnels")
+          .addColumn("cluster", key, (c) => c.notNull())
+          .addColumn("data_plane", key, (c) => c.notNull())
+          .addPrimaryKeyConstraint("agent_tunnels_pk", ["cluster", "data_plane"])
+          .execute();
+        await db.schema.createIndex("agent_tunnels_data_plane").on("agent_tunnels").column("data_plane").execute();
+      },
+      async down(db) {
+        await db.schema.dropTable("agent_tunnels").ifExists().execute();
+        await db.schema.dropTable("data_planes").ifExists().execute();
+      },
+    },
   };
 }

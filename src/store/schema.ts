@@ -93,6 +93,21 @@ export interface IdempotentResultsTable {
   created_at: number;
 }
 
+/** A data-plane process with a live sync stream (the agent mesh's members). */
+export interface DataPlanesTable {
+  id: string;
+  replica: string;
+  /** Which sync stream holds the membership: a stale stream's end must not remove a newer one. */
+  stream: string;
+  seen_at: number;
+}
+
+/** Which data plane holds a tunnel of which agent cluster. */
+export interface AgentTunnelsTable {
+  cluster: string;
+  data_plane: string;
+}
+
 export interface MetaTable {
   key: string;
   value: string;
@@ -108,4 +123,6 @@ export interface Database {
   changes: ChangesTable;
   meta: MetaTable;
   idempotent_results: IdempotentResultsTable;
+  data_planes: DataPlanesTable;
+  agent_tunnels: AgentTunnelsTable;
 }

@@ -6,6 +6,7 @@ import type { Kysely } from "kysely";
 import { createApiKeysRepository } from "./api-keys.ts";
 import { createChangesRepository, createMutate, type ChangeNotifier } from "./change-log.ts";
 import { createClustersRepository } from "./clusters.ts";
+import { createDataPlanesRepository } from "./data-planes.ts";
 import type { StoreContext } from "./context.ts";
 import { createGrantsRepository } from "./grants.ts";
 import { createIdempotentResultsRepository } from "./idempotent-results.ts";
@@ -45,6 +46,7 @@ export function createSqlStore(options: SqlStoreOptions): Store {
     changes: createChangesRepository(db, notifier),
     idempotentResults: createIdempotentResultsRepository(context),
     meta: createMetaRepository(db),
+    dataPlanes: createDataPlanesRepository(context),
     close() {
       closing ??= (async () => {
         try {

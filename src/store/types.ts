@@ -102,11 +102,11 @@ export interface SubjectRevocationRecord {
   revokedAt: Date;
 }
 
-export type ChangeKind = "cluster" | "grant" | "signing_key" | "token_revocation" | "subject_revocation";
+export type ChangeKind = "cluster" | "grant" | "signing_key" | "token_revocation" | "subject_revocation" | "data_plane";
 
 /**
  * One entry of the change log that feeds the data plane's sync stream. `key` is the
- * cluster name, grant id, kid, jti or "kind:name" of a subject. The current state is read
+ * cluster name, grant id, kid, jti, "kind:name" of a subject, or data-plane id. The current state is read
  * from the store when the change is sent; `deleted` says it is gone.
  */
 export interface ChangeEvent {
@@ -228,6 +228,28 @@ export interface Store {
     get(key: string): Promise<IdempotentResult | null>;
     /** Forgets results recorded before `before`; returns how many. */
     prune(before: Date): Promise<number>;
+  };
+
+  /**
+   * The agent mesh: data-plane processes with a live sync stream, and the agent tunnels each
+   * holds. A change of the set is logged (kind "data_plane"), so every data plane learns it.
+   */
+  dataPlanes: {
+    /** Records the process as live on `stream` (a new one is logged; a known one takes the new stream). */
+    join(id: string, replica: string, stream: string, at: Date): Promise<void>;
+    /** Marks it seen; false when it is not (or no longer) on this stream. */
+    touch(id: string, stream: string, at: Date): Promise<boolean>;
+    /**
+     * Removes it if `stream` still holds it, with its tunnels; returns the agent clusters
+     * that no live data plane holds a tunnel of any more.
+     */
+    leave(id: string, stream: string): Promise<string[]>;
+    /** Removes every process not seen since `before`, as `leave` does; returns their ids and the orphaned clusters. */
+    expire(before: Date): Promise<{ ids: string[]; orphaned: string[] }>;
+    /** The live ids, in order. */
+    list(): Promise<string[]>;
+    /** Records whether the data plane holds a tunnel of the cluster; returns how many live data planes hold one. */
+    setTunnel(cluster: string, dataPlane: string, held: boolean): Promise<number>;
   };
 
   /** Small key/value settings (e.g. whether the bootstrap admin key was created). */

@@ -12,9 +12,13 @@ import { applySync, type View, type ViewChange } from "./view.ts";
 export interface SyncOptions {
   sync: Client<typeof DataPlaneSyncService>;
   replica: string;
+  /** This process's id in the agent mesh; "" takes no part. */
+  dataPlaneId?: string;
   view: View;
   verifier: TokenVerifier;
   onChange: (change: ViewChange) => void;
+  /** After each (re)connect's first message: the control plane may have forgotten what this process reported. */
+  onConnected?: () => void;
   log: Logger;
   clock?: () => number;
   initialBackoffMs?: number;
@@ -43,17 +47,22 @@ export function startSync(opts: SyncOptions): SyncLoop {
     let failures = 0;
     while (!abort.signal.aborted) {
       try {
-        const stream = opts.sync.watchState({ fromRevision: BigInt(opts.view.revision), replica: opts.replica }, { signal: abort.signal });
+        const stream = opts.sync.watchState(
+          { fromRevision: BigInt(opts.view.revision), replica: opts.replica, dataPlaneId: opts.dataPlaneId ?? "" },
+          { signal: abort.signal },
+        );
         for await (const msg of stream) {
           const change = applySync(opts.view, msg, clock());
           if (msg.snapshot || msg.signingKeys.length > 0 || msg.removedKeyIds.length > 0) {
             opts.verifier.setKeys([...opts.view.keys.values()]);
           }
-          if (!connected) opts.log.info({ revision: opts.view.revision, snapshot: msg.snapshot }, "sync connected");
+          const first = !connected;
+          if (first) opts.log.info({ revision: opts.view.revision, snapshot: msg.snapshot }, "sync connected");
           connected = true;
           failures = 0;
           if (msg.snapshot) markReady();
           opts.onChange(change);
+          if (first) opts.onConnected?.();
         }
       } catch (err) {
         if (abort.signal.aborted) break;

@@ -39,6 +39,8 @@ export interface ViewChange {
   grants: string[];
   tokens: string[];
   subjects: string[];
+  /** The set of data planes in the agent mesh changed. */
+  dataPlanes: boolean;
 }
 
 const ROLE: Record<number, RoleName> = { [Role.VIEW]: "view", [Role.EDIT]: "edit", [Role.ADMIN]: "admin", [Role.CLUSTER_ADMIN]: "cluster-admin" };
@@ -120,6 +122,8 @@ export interface View {
   /** "user:alice" | "group:dev" → revoked at (ms). */
   revokedSubjects: Map<string, number>;
   keys: Map<string, VerifierKey>;
+  /** The agent mesh's data-plane ids, sorted; undefined while the control plane has sent none. */
+  dataPlanes: string[] | undefined;
 }
 
 export function createView(): View {
@@ -133,12 +137,13 @@ export function createView(): View {
     revokedTokens: new Map(),
     revokedSubjects: new Map(),
     keys: new Map(),
+    dataPlanes: undefined,
   };
 }
 
 /** Applies one sync message (snapshot or delta) and says what it changed. */
 export function applySync(view: View, msg: WatchStateResponse, now: number): ViewChange {
-  const change: ViewChange = { snapshot: msg.snapshot, clusters: [], grants: [], tokens: [], subjects: [] };
+  const change: ViewChange = { snapshot: msg.snapshot, clusters: [], grants: [], tokens: [], subjects: [], dataPlanes: false };
   if (msg.snapshot) {
     change.clusters.push(...view.clusters.keys());
     change.grants.push(...view.grants.keys());
@@ -176,6 +181,11 @@ export function applySync(view: View, msg: WatchStateResponse, now: number): Vie
     const key = subjectKey(s.subject.kind === SubjectKind.GROUP ? "group" : "user", s.subject.name);
     view.revokedSubjects.set(key, timestampMs(s.revokeTime));
     change.subjects.push(key);
+  }
+  if (msg.dataPlanes !== undefined) {
+    const ids = [...msg.dataPlanes.ids].sort();
+    change.dataPlanes = view.dataPlanes === undefined || ids.join(",") !== view.dataPlanes.join(",");
+    view.dataPlanes = ids;
   }
   // Forget revocations of tokens that can no longer verify anyway.
   for (const [jti, exp] of view.revokedTokens) if (exp < now - 60_000) view.revokedTokens.delete(jti);

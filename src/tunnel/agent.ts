@@ -3,6 +3,12 @@
  * (verifying it against a configured CA), and serves the data plane's streams over that
  * one connection. It reconnects with exponential backoff and full jitter; it enrolls with
  * its bootstrap token once and keeps its own credential in its state directory.
+ *
+ * The agent mesh: the gateway's data plane may be many processes behind one address. The
+ * agent learns their ids from each answer and keeps dialing, one tunnel at a time, until it
+ * holds a tunnel to every one of them; a process it already has answers 409, and then the
+ * agent dials again soon. It follows the set as the data plane announces changes, and
+ * keeps a tunnel until it closes, even to a process that left the set for a moment.
  */
 import http2, { type ServerHttp2Session } from "node:http2";
 import https from "node:https";
@@ -16,6 +22,13 @@ import { CredentialRejectedError, obtainCredential, type GatewayEndpoint } from 
 import {
   AGENT_CLUSTER_HEADER,
   AGENT_VERSION_HEADER,
+  DATA_PLANE_HEADER,
+  DATA_PLANES_HEADER,
+  DATA_PLANES_PATH,
+  HELD_TUNNELS_HEADER,
+  isDataPlaneId,
+  MESH_AUTHORITY,
+  parseDataPlaneIds,
   TUNNEL_MAX_STREAMS,
   TUNNEL_PATH,
   TUNNEL_PROTOCOL,
@@ -51,8 +64,13 @@ export interface Agent {
   /** Resolves with the reason the agent stopped for good (never for a normal stop()). */
   failed: Promise<Error>;
   connected(): boolean;
+  /** The data planes it holds a tunnel to ("" for a gateway without the mesh). */
+  tunnels(): string[];
   stop(): Promise<void>;
 }
+
+/** The data plane answering already has a tunnel of this agent (409, or a duplicate 101). */
+class AlreadyHeld extends Error {}
 
 export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const log = opts.log.child({ component: "agent" });
@@ -90,25 +108,47 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     maxSessionMemory: 256,
   });
   tunnelServer.on("session", (s: ServerHttp2Session) => s.setLocalWindowSize(TUNNEL_SESSION_WINDOW));
-  tunnelServer.on("request", (req, res) => void forwardRequest(forwardCtx, req, res));
+  tunnelServer.on("request", (req, res) => {
+    if (req.authority !== MESH_AUTHORITY) return void forwardRequest(forwardCtx, req, res);
+    // The data plane's own message, never forwarded: the new set of data planes.
+    req.resume();
+    if (req.method === "POST" && req.url === DATA_PLANES_PATH) learn(req.headers[DATA_PLANES_HEADER]);
+    res.writeHead(req.url === DATA_PLANES_PATH ? 204 : 404);
+    res.end();
+  });
   tunnelServer.on("connect", (req, res) => acceptConnect(connectServer, log, req, res));
 
   const abort = new AbortController();
-  let session: ServerHttp2Session | undefined;
-  let connected = false;
+  /** Data-plane id ("" from a gateway without the mesh) → the tunnel to it. */
+  const sessions = new Map<string, ServerHttp2Session>();
+  /** The mesh's set as last heard; undefined from a gateway without the mesh. */
+  let known: string[] | undefined;
+  /** Recent tunnels that closed young: paces redials like connect failures. */
+  let failures = 0;
+  let closedSinceDial = false;
+  let wake: () => void = () => undefined;
+  const learn = (header: string | string[] | undefined) => {
+    const ids = parseDataPlaneIds(header);
+    if (ids === undefined || ids.join(",") === known?.join(",")) return;
+    log.info({ dataPlanes: ids }, "data planes of the gateway");
+    known = ids;
+    wake();
+  };
+  const missing = () => (known === undefined ? sessions.size === 0 : known.some((id) => !sessions.has(id)));
   let markReady: () => void = () => undefined;
   let markFailed: (err: Error) => void = () => undefined;
   const ready = new Promise<void>((resolve) => (markReady = resolve));
   const failed = new Promise<Error>((resolve) => (markFailed = resolve));
 
-  /** One tunnel, from dial to close. Resolves when it ends; rejects if it never came up. */
-  const runTunnel = (credential: string) =>
+  /** Dials one tunnel; resolves when it is up (its close wakes the loop), rejects if it never came up. */
+  const dial = (credential: string) =>
     new Promise<void>((resolve, reject) => {
       const headers: Record<string, string> = {
         connection: "Upgrade",
         upgrade: TUNNEL_PROTOCOL,
         authorization: `Bearer ${credential}`,
         [AGENT_VERSION_HEADER]: opts.version,
+        [HELD_TUNNELS_HEADER]: [...sessions.keys()].filter((id) => id !== "").join(","),
       };
       if (opts.cluster !== undefined) headers[AGENT_CLUSTER_HEADER] = opts.cluster;
       const req = https.request({
@@ -128,6 +168,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
         reject(err);
       });
       req.on("response", (res) => {
+        learn(res.headers[DATA_PLANES_HEADER]);
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
         res.on("end", () => {
@@ -139,10 +180,20 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
             // Not a Status: keep the text.
           }
           const err = new Error(`the gateway refused the tunnel (${res.statusCode}): ${message}`);
+          if (res.statusCode === 409 && isDataPlaneId(res.headers[DATA_PLANE_HEADER])) return reject(new AlreadyHeld(message));
           reject(res.statusCode === 403 ? new CredentialRejectedError(err.message) : err);
         });
       });
       req.on("upgrade", (res, socket: Duplex, head: Buffer) => {
+        const announced = res.headers[DATA_PLANE_HEADER];
+        const id = isDataPlaneId(announced) ? announced : "";
+        learn(res.headers[DATA_PLANES_HEADER]);
+        if (sessions.has(id)) {
+          // Two tunnels to one process (a gateway without the mesh, or a race): keep the first.
+          abort.signal.removeEventListener("abort", onAbort);
+          socket.destroy();
+          return reject(new AlreadyHeld(`already holding a tunnel to ${id || "the gateway"}`));
+        }
         const named = res.headers[AGENT_CLUSTER_HEADER];
         if (typeof named === "string" && named !== clusterName) {
           clusterName = named;
@@ -154,17 +205,23 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
         (socket as { setTimeout?: (ms: number) => void }).setTimeout?.(0);
         if (head.length > 0) socket.unshift(head);
         const onSession = (s: ServerHttp2Session) => {
-          session = s;
-          connected = true;
-          log.info({ gateway: opts.gatewayUrl, cluster: clusterName }, "tunnel up");
+          const started = Date.now();
+          sessions.set(id, s);
+          log.info({ gateway: opts.gatewayUrl, cluster: clusterName, dataPlane: id, tunnels: sessions.size }, "tunnel up");
           markReady();
+          resolve();
           const stopListener = () => s.close();
           abort.signal.addEventListener("abort", stopListener);
           s.once("close", () => {
             abort.signal.removeEventListener("abort", stopListener);
-            connected = false;
-            session = undefined;
-            resolve();
+            if (sessions.get(id) === s) sessions.delete(id);
+            if (abort.signal.aborted) return;
+            const upForMs = Date.now() - started;
+            log.warn({ upForMs, dataPlane: id, tunnels: sessions.size }, "tunnel closed; reconnecting");
+            // A tunnel that lived a while was healthy: start the backoff again.
+            failures = upForMs > 10_000 ? 0 : failures + 1;
+            closedSinceDial = true;
+            wake();
           });
           s.on("error", (err) => log.debug({ err: err.message }, "tunnel session error"));
         };
@@ -178,8 +235,21 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     });
 
   const loop = (async () => {
-    let failures = 0;
+    let conflicts = 0;
     while (!abort.signal.aborted) {
+      if (!missing()) {
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          abort.signal.addEventListener("abort", () => resolve(), { once: true });
+        });
+        wake = () => undefined;
+        continue;
+      }
+      if (closedSinceDial) {
+        closedSinceDial = false;
+        await sleepUnlessAborted(backoffDelay(failures, initial, max), abort.signal);
+        if (abort.signal.aborted) break;
+      }
       try {
         const credential = await obtainCredential({
           gateway,
@@ -192,14 +262,16 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
             log.info({ cluster, stateDir: opts.stateDir }, event === "enrolled" ? "enrolled with the bootstrap token" : "agent credential rotated");
           },
         });
-        const started = Date.now();
-        await runTunnel(credential);
-        if (abort.signal.aborted) break;
-        log.warn({ upForMs: Date.now() - started }, "tunnel closed; reconnecting");
-        // A tunnel that lived a while was healthy: start the backoff again.
-        failures = Date.now() - started > 10_000 ? 0 : failures + 1;
+        await dial(credential);
+        conflicts = 0;
       } catch (err) {
         if (abort.signal.aborted) break;
+        if (err instanceof AlreadyHeld) {
+          // The load balancer picked a data plane this agent has; the next dial likely won't.
+          log.debug({ err: err.message, conflicts }, "dialing again for a data plane without a tunnel");
+          await sleepUnlessAborted(backoffDelay(conflicts++, 50, 5_000), abort.signal);
+          continue;
+        }
         if (err instanceof CredentialRejectedError) {
           log.error({ err: err.message }, "the gateway refused this agent; stopping");
           markFailed(err);
@@ -208,19 +280,20 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
         const code = (err as NodeJS.ErrnoException).code;
         log.warn({ err: (err as Error).message, code, failures }, "cannot reach the gateway; retrying");
         failures++;
+        await sleepUnlessAborted(backoffDelay(failures, initial, max), abort.signal);
       }
-      await sleepUnlessAborted(backoffDelay(failures, initial, max), abort.signal);
     }
   })();
 
   return {
     ready,
     failed,
-    connected: () => connected,
+    connected: () => sessions.size > 0,
+    tunnels: () => [...sessions.keys()].sort(),
     async stop() {
       abort.abort();
       clearInterval(reload);
-      session?.destroy();
+      for (const s of sessions.values()) s.destroy();
       await loop;
       upstreams.close();
       connectServer.close();

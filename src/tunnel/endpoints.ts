@@ -15,7 +15,18 @@ import type { Logger } from "../log.ts";
 import { bearerToken } from "../net/bearer.ts";
 import { hashSecret } from "../store/secret-hash.ts";
 import type { TunnelRegistry } from "./gateway.ts";
-import { AGENT_CLUSTER_HEADER, AGENT_VERSION_HEADER, ENROLL_PATH, ROTATE_PATH, TUNNEL_PATH, TUNNEL_PROTOCOL } from "./protocol.ts";
+import {
+  AGENT_CLUSTER_HEADER,
+  AGENT_VERSION_HEADER,
+  DATA_PLANE_HEADER,
+  DATA_PLANES_HEADER,
+  ENROLL_PATH,
+  HELD_TUNNELS_HEADER,
+  parseDataPlaneIds,
+  ROTATE_PATH,
+  TUNNEL_PATH,
+  TUNNEL_PROTOCOL,
+} from "./protocol.ts";
 
 /** The control plane's agent calls, as the data plane relays them. */
 export interface AgentControl {
@@ -28,6 +39,10 @@ export interface AgentEndpointsOptions {
   tunnels: TunnelRegistry;
   control: AgentControl;
   log: Logger;
+  /** This process's id in the agent mesh. */
+  dataPlaneId: string;
+  /** The mesh's current set of ids (this process's own included). */
+  dataPlanes: () => string[];
 }
 
 export const isAgentPath = (url: string | undefined) => url !== undefined && url.startsWith("/agent/");
@@ -93,13 +108,28 @@ export function handleAgentUpgrade(opts: AgentEndpointsOptions, req: IncomingMes
   if (typeof claimed === "string" && claimed !== "" && claimed !== cluster)
     return refuse(new DataPathError("forbidden", `this agent credential belongs to cluster ${JSON.stringify(cluster)}, not ${JSON.stringify(claimed)}`));
   const agentVersion = String(req.headers[AGENT_VERSION_HEADER] ?? "").slice(0, 64);
+  // An agent of the mesh names the data planes it already has; an old one sends nothing.
+  const rawHeld = req.headers[HELD_TUNNELS_HEADER];
+  const held = parseDataPlaneIds(rawHeld);
+  if (rawHeld !== undefined && held === undefined)
+    return refuse(new DataPathError("invalid", `${HELD_TUNNELS_HEADER} must be a comma-separated list of data-plane ids`));
+  const mesh = {
+    [DATA_PLANE_HEADER]: opts.dataPlaneId,
+    [DATA_PLANES_HEADER]: opts.dataPlanes().join(","),
+  };
+  if (held?.includes(opts.dataPlaneId) === true) {
+    // Not a failure: the load balancer chose a data plane this agent already has.
+    opts.log.debug({ cluster }, "agent already holds a tunnel to this data plane");
+    return writeStatusToSocket(socket, new DataPathError("precondition", `the agent already holds a tunnel to data plane ${opts.dataPlaneId}`), mesh);
+  }
   (socket as { setNoDelay?: (v: boolean) => void }).setNoDelay?.(true);
   (socket as { setTimeout?: (ms: number) => void }).setTimeout?.(0);
   // HTTP/2 takes over the TLS socket's native handle: a write still in flight there when
   // it does trips an assertion inside Node, so the 101 must be flushed first.
-  socket.write(`HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: ${TUNNEL_PROTOCOL}\r\n${AGENT_CLUSTER_HEADER}: ${cluster}\r\n\r\n`, (err) => {
+  const meshHeaders = Object.entries(mesh).map(([name, value]) => `${name}: ${value}\r\n`).join("");
+  socket.write(`HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: ${TUNNEL_PROTOCOL}\r\n${AGENT_CLUSTER_HEADER}: ${cluster}\r\n${meshHeaders}\r\n`, (err) => {
     if (err) socket.destroy();
-    else opts.tunnels.adopt(socket, head, { cluster, credentialHash: hash, agentVersion });
+    else opts.tunnels.adopt(socket, head, { cluster, credentialHash: hash, agentVersion, mesh: held !== undefined });
   });
 }
 

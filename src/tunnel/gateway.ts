@@ -2,12 +2,14 @@
  * The data plane's end of agent tunnels: adopts an agent's upgraded connection as an
  * HTTP/2 client session, keeps it alive with pings, learns the member's Kubernetes
  * version through it, and reports each cluster READY while at least one of its agents is
- * connected and OFFLINE when the last one goes. Requests find a tunnel here by cluster.
+ * connected here and OFFLINE (here) when the last one goes; the control plane combines
+ * the reports of every data plane. Requests find a tunnel here by cluster, and the agent
+ * mesh's set of data planes is sent down every tunnel when it changes.
  */
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type OutgoingHttpHeaders } from "node:http2";
 import type { Duplex } from "node:stream";
 import type { Logger } from "../log.ts";
-import { APISERVER_AUTHORITY, TUNNEL_SESSION_WINDOW, TUNNEL_STREAM_WINDOW } from "./protocol.ts";
+import { APISERVER_AUTHORITY, DATA_PLANES_HEADER, DATA_PLANES_PATH, MESH_AUTHORITY, TUNNEL_SESSION_WINDOW, TUNNEL_STREAM_WINDOW } from "./protocol.ts";
 
 export interface TunnelStatus {
   cluster: string;
@@ -25,26 +27,28 @@ export interface TunnelOptions {
   heartbeatMs?: number;
   /** How often a READY cluster's version is re-read (its "last seen"). */
   refreshMs?: number;
-  /**
-   * Agent clusters the control plane believes READY. One the registry has no tunnel for,
-   * once it has been up a while, is reported OFFLINE: after a data-plane restart, or an
-   * agent that vanished while no data plane was watching, READY would otherwise stick.
-   */
-  believedReady?: () => Iterable<string>;
 }
 
 export interface AgentTunnel {
   cluster: string;
   credentialHash: string;
   agentVersion: string;
+  /** The agent takes part in the mesh: it is told the set of data planes. */
+  mesh: boolean;
   session: ClientHttp2Session;
 }
 
 export interface TunnelRegistry {
   /** Takes over an upgraded socket (the 101 already written) as a tunnel of `cluster`. */
-  adopt(socket: Duplex, head: Buffer, info: { cluster: string; credentialHash: string; agentVersion: string }): AgentTunnel;
+  adopt(socket: Duplex, head: Buffer, info: { cluster: string; credentialHash: string; agentVersion: string; mesh: boolean }): AgentTunnel;
   /** A usable tunnel session of the cluster (the newest), or undefined. */
   session(cluster: string): ClientHttp2Session | undefined;
+  /** Resolves true as soon as the cluster has a usable tunnel here, false after `ms`. */
+  waitFor(cluster: string, ms: number): Promise<boolean>;
+  /** Sends the mesh's set of data planes down every tunnel of an agent that takes part. */
+  announce(ids: string[]): void;
+  /** Reports every cluster with a tunnel here again (after the sync stream reconnected). */
+  reportAll(): void;
   /** Opens a CONNECT stream to the cluster's API server, for one HTTP/1.1 connection. */
   connect(cluster: string): ClientHttp2Stream | undefined;
   count(cluster?: string): number;
@@ -117,16 +121,24 @@ export function createTunnelRegistry(opts: TunnelOptions): TunnelRegistry {
     for (const cluster of tunnels.keys()) void report(cluster);
   }, refreshMs);
   refresh.unref();
-  // Every 3 heartbeats, the first after an agent connected before this process started has
-  // had time to reconnect: a cluster believed READY with no tunnel here is OFFLINE.
-  const believedReady = opts.believedReady;
-  const sweep =
-    believedReady === undefined
-      ? undefined
-      : setInterval(() => {
-          for (const cluster of believedReady()) if (!tunnels.has(cluster)) void report(cluster);
-        }, 3 * heartbeatMs);
-  sweep?.unref();
+  /** Callers of waitFor, per cluster, woken when a tunnel of it comes up. */
+  const waiters = new Map<string, Set<() => void>>();
+  let dataPlanes: string[] | undefined;
+
+  const tell = (t: AgentTunnel, ids: string[]) => {
+    if (!t.mesh || !usable(t)) return;
+    try {
+      const stream = t.session.request(
+        { ":method": "POST", ":path": DATA_PLANES_PATH, ":authority": MESH_AUTHORITY, ":scheme": "https", [DATA_PLANES_HEADER]: ids.join(",") },
+        { endStream: true },
+      );
+      stream.on("error", () => undefined);
+      stream.on("response", () => stream.close());
+      stream.setTimeout(10_000, () => stream.close(http2.constants.NGHTTP2_CANCEL));
+    } catch {
+      // The session is closing; the agent learns the set from its next 101.
+    }
+  };
 
   const remove = (t: AgentTunnel) => {
     const list = tunnels.get(t.cluster);
@@ -181,6 +193,9 @@ export function createTunnelRegistry(opts: TunnelOptions): TunnelRegistry {
         list.push(tunnel);
         tunnels.set(info.cluster, list);
         opts.log.info({ cluster: info.cluster, agentVersion: info.agentVersion, connections: list.length }, "agent tunnel up");
+        for (const wake of waiters.get(info.cluster) ?? []) wake();
+        // The set may have changed between the 101 and now.
+        if (dataPlanes !== undefined) tell(tunnel, dataPlanes);
         void report(info.cluster);
       });
       return tunnel;
@@ -190,6 +205,30 @@ export function createTunnelRegistry(opts: TunnelOptions): TunnelRegistry {
       if (list === undefined) return undefined;
       for (let i = list.length - 1; i >= 0; i--) if (usable(list[i]!)) return list[i]!.session;
       return undefined;
+    },
+    waitFor(cluster, ms) {
+      if (this.session(cluster) !== undefined) return Promise.resolve(true);
+      if (closed || ms <= 0) return Promise.resolve(false);
+      return new Promise((resolve) => {
+        const set = waiters.get(cluster) ?? new Set();
+        waiters.set(cluster, set);
+        const done = (ok: boolean) => {
+          clearTimeout(timer);
+          set.delete(wake);
+          if (set.size === 0 && waiters.get(cluster) === set) waiters.delete(cluster);
+          resolve(ok);
+        };
+        const wake = () => done(true);
+        const timer = setTimeout(() => done(false), ms);
+        set.add(wake);
+      });
+    },
+    announce(ids) {
+      dataPlanes = ids;
+      for (const list of tunnels.values()) for (const t of list) tell(t, ids);
+    },
+    reportAll() {
+      for (const cluster of tunnels.keys()) void report(cluster);
     },
     connect(cluster) {
       const session = this.session(cluster);
@@ -217,7 +256,7 @@ export function createTunnelRegistry(opts: TunnelOptions): TunnelRegistry {
     close() {
       closed = true;
       clearInterval(refresh);
-      clearInterval(sweep);
+      for (const set of waiters.values()) for (const wake of set) wake();
       for (const list of tunnels.values()) for (const t of list) t.session.destroy();
       tunnels.clear();
     },

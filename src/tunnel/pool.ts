@@ -1,7 +1,9 @@
 /**
  * An agent cluster's tunnel seen as an upstream, so ordinary requests take the same
  * forwarding path (forward/forward-h2.ts) as direct members: each request is a stream on
- * the agent's session. No tunnel means the agent is offline: a 503 that names the cluster.
+ * the agent's session. With no tunnel here a request waits a moment (a new data-plane
+ * process is dialed by every agent within one round trip of joining the mesh); then the
+ * agent is offline: a 503 that names the cluster.
  */
 import http from "node:http";
 import type { OutgoingHttpHeaders } from "node:http2";
@@ -11,6 +13,9 @@ import { agentOffline, type Http1RequestOptions, type MemberRoute, type Upstream
 import type { TunnelRegistry } from "./gateway.ts";
 import { APISERVER_AUTHORITY } from "./protocol.ts";
 
+/** How long a request waits for an agent's tunnel to come up here before its 503. */
+export const TUNNEL_WAIT_MS = 2_000;
+
 export function createTunnelPool(cluster: string, tunnels: TunnelRegistry): H2Pool {
   return {
     protocol: "h2",
@@ -18,9 +23,9 @@ export function createTunnelPool(cluster: string, tunnels: TunnelRegistry): H2Po
       const session = tunnels.session(cluster);
       return session?.request(headers, { endStream });
     },
-    ready() {
-      // open() found no session: there is nothing to wait for.
-      return Promise.reject(agentOffline(cluster));
+    async ready(connectTimeoutMs) {
+      if (await tunnels.waitFor(cluster, Math.min(TUNNEL_WAIT_MS, connectTimeoutMs))) return "h2";
+      throw agentOffline(cluster);
     },
     stats() {
       return { sessions: tunnels.count(cluster), streams: 0 };

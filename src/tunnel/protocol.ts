@@ -13,6 +13,14 @@
  * one HTTP/2 stream; every upgrade (exec, attach, port-forward) is one HTTP/2 CONNECT
  * stream carrying a single HTTP/1.1 connection. HTTP/2's own per-stream flow control keeps
  * a stalled reader from holding up any other stream.
+ *
+ * The agent mesh: every data-plane process has an id. The agent names the ids it already
+ * holds a tunnel to (`Kubegate-Tunnels`, possibly empty, which also says it takes part);
+ * a process among them refuses with 409, so the agent dials again until the load balancer
+ * hands it a process it lacks. Both the 101 and the 409 carry the process's own id
+ * (`Kubegate-Data-Plane`) and the current set (`Kubegate-Data-Planes`); when the set
+ * changes the data plane sends it down every tunnel as `POST /agent/v1/data-planes` on
+ * the `:authority` kubegate-data-plane, which the agent answers itself with 204.
  */
 
 /** The Upgrade token of the tunnel. */
@@ -37,3 +45,26 @@ export const TUNNEL_STREAM_WINDOW = 1024 * 1024;
 export const TUNNEL_SESSION_WINDOW = 64 * 1024 * 1024;
 /** Streams the agent accepts at once on one tunnel (watches each hold one). */
 export const TUNNEL_MAX_STREAMS = 100_000;
+
+/** Agent → data plane: the ids of the data planes the agent already holds a tunnel to. */
+export const HELD_TUNNELS_HEADER = "kubegate-tunnels";
+/** Data plane → agent: this process's id. */
+export const DATA_PLANE_HEADER = "kubegate-data-plane";
+/** Data plane → agent: every live data-plane id, comma-separated. */
+export const DATA_PLANES_HEADER = "kubegate-data-planes";
+/** The :authority of the data plane's own messages down a tunnel (never forwarded). */
+export const MESH_AUTHORITY = "kubegate-data-plane";
+export const DATA_PLANES_PATH = "/agent/v1/data-planes";
+/** At most this many ids in a set, each at most 64 characters of [A-Za-z0-9._-]. */
+export const MAX_DATA_PLANES = 256;
+const DATA_PLANE_ID = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** Parses a comma-separated id list; undefined when the header is absent or malformed. */
+export function parseDataPlaneIds(header: string | string[] | undefined): string[] | undefined {
+  if (typeof header !== "string") return undefined;
+  const ids = header.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  if (ids.length > MAX_DATA_PLANES || !ids.every((id) => DATA_PLANE_ID.test(id))) return undefined;
+  return [...new Set(ids)].sort();
+}
+
+export const isDataPlaneId = (value: unknown): value is string => typeof value === "string" && DATA_PLANE_ID.test(value);

@@ -80,7 +80,7 @@ it("reports an agent cluster OFFLINE after a gateway restart finds no agent, and
   expect((await admin2.clusters.getCluster({ name: "edge" })).cluster?.status?.phase).toBe(ClusterPhase.READY);
   const offlineMs = await phaseBecomes(admin2, ClusterPhase.OFFLINE, 5000);
   console.log(`stale READY corrected ${offlineMs} ms after the restarted gateway answered`);
-  expect((await admin2.clusters.getCluster({ name: "edge" })).cluster?.status?.message).toBe("the agent is not connected");
+  expect((await admin2.clusters.getCluster({ name: "edge" })).cluster?.status?.message).toBe("the agent is not connected to any data plane");
 
   const back = await startAgent(agentOptions(second.data));
   agents.push(back);

@@ -1,7 +1,8 @@
 /**
  * The data plane's tunnel registry on its own: a tunnel whose agent stops answering pings
- * is dropped and its cluster reported OFFLINE within a few heartbeats; a cluster the
- * control plane still believes READY, with no tunnel here, is reported OFFLINE too.
+ * is dropped and its cluster reported OFFLINE within a few heartbeats; a request waiting
+ * for a tunnel gets one as soon as it comes up; the mesh's set of data planes reaches the
+ * agents that take part, and only them.
  */
 import http2 from "node:http2";
 import net from "node:net";
@@ -9,6 +10,7 @@ import { Writable } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
 import { createLogger } from "../../src/log.ts";
 import { createTunnelRegistry, type TunnelRegistry, type TunnelStatus } from "../../src/tunnel/gateway.ts";
+import { DATA_PLANES_HEADER, DATA_PLANES_PATH, MESH_AUTHORITY } from "../../src/tunnel/protocol.ts";
 
 const quiet = createLogger({ level: "error" }, new Writable({ write: (_c, _e, cb) => cb() }));
 
@@ -46,7 +48,7 @@ describe("tunnel registry", () => {
       stream.end(JSON.stringify({ gitVersion: "v1.32.9" }));
     });
     agentServer.emit("connection", agentEnd);
-    registry.adopt(gatewayEnd, Buffer.alloc(0), { cluster: "edge", credentialHash: "h", agentVersion: "1.2.3" });
+    registry.adopt(gatewayEnd, Buffer.alloc(0), { cluster: "edge", credentialHash: "h", agentVersion: "1.2.3", mesh: false });
     await expect.poll(() => statuses.at(-1)?.phase).toBe("READY");
     expect(statuses.at(-1)).toMatchObject({ cluster: "edge", kubernetesVersion: "v1.32.9", agentVersion: "1.2.3" });
     expect(registry.counts().get("edge")).toBe(1);
@@ -65,9 +67,35 @@ describe("tunnel registry", () => {
     expect(statuses.at(-1)?.message).toBe("the agent is not connected");
   });
 
-  it("reports OFFLINE a cluster believed READY that has no tunnel here", async () => {
-    const statuses: TunnelStatus[] = [];
-    registry = createTunnelRegistry({ log: quiet, heartbeatMs: 20, onStatus: (s) => statuses.push(s), believedReady: () => ["ghost"] });
-    await expect.poll(() => statuses.find((s) => s.cluster === "ghost")?.phase, { timeout: 2000 }).toBe("OFFLINE");
+  it("wakes a request waiting for a tunnel when one comes up, and sends the set of data planes to mesh agents only", async () => {
+    registry = createTunnelRegistry({ log: quiet, onStatus: () => undefined });
+    expect(await registry.waitFor("edge", 30)).toBe(false);
+    const told: Array<{ agent: string; authority: string; path: string; ids: string }> = [];
+    const agent = async (name: string, mesh: boolean) => {
+      const [gatewayEnd, agentEnd] = await socketPair();
+      sockets.push(gatewayEnd, agentEnd);
+      const server = http2.createServer();
+      server.on("stream", (stream, headers) => {
+        if (headers[":authority"] === MESH_AUTHORITY) {
+          told.push({ agent: name, authority: String(headers[":authority"]), path: String(headers[":path"]), ids: String(headers[DATA_PLANES_HEADER]) });
+          stream.respond({ ":status": 204 });
+          return stream.end();
+        }
+        stream.respond({ ":status": 200 });
+        stream.end(JSON.stringify({ gitVersion: "v1.32.9" }));
+      });
+      server.emit("connection", agentEnd);
+      registry!.adopt(gatewayEnd, Buffer.alloc(0), { cluster: "edge", credentialHash: "h", agentVersion: "1", mesh });
+    };
+    const waiting = registry.waitFor("edge", 5_000);
+    const started = Date.now();
+    await agent("old", false);
+    expect(await waiting).toBe(true);
+    expect(Date.now() - started).toBeLessThan(1_000);
+    await agent("new", true);
+    await expect.poll(() => registry!.count("edge")).toBe(2);
+    registry.announce(["dp-a", "dp-b"]);
+    await expect.poll(() => told.length).toBe(1);
+    expect(told[0]).toEqual({ agent: "new", authority: MESH_AUTHORITY, path: DATA_PLANES_PATH, ids: "dp-a,dp-b" });
   });
 });

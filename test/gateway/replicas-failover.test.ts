@@ -1,24 +1,32 @@
 /**
  * kubegate scaled out on loopback, as deploy/kubegate-gateway.yaml runs it: two
  * `serve control` processes on one PostgreSQL behind a TCP balancer (the Service), three
- * `serve data` processes syncing through it, one of them with two workers. kubectl reaches
- * a direct cluster through every data plane; SIGKILL one data plane and one control plane,
- * and the others keep serving, with no grant or token lost; a revocation made after that
- * cuts access on every surviving data plane within a second.
+ * `serve data` processes syncing through it, one of them with two workers, and two agent
+ * clusters whose agents dial the data planes through another balancer. Each agent ends up
+ * with a tunnel to every data-plane process (the agent mesh), so kubectl get, watch and
+ * exec reach a direct cluster and both agent clusters through every data plane; SIGKILL
+ * one data plane and one control plane, and the others keep serving, with no grant or
+ * token lost; a revocation made after that cuts access on every surviving data plane
+ * within a second.
  */
 import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { GrantState } from "../../gen/kubegate/v1/grant_pb.ts";
+import { Writable } from "node:stream";
+import { ClusterPhase } from "../../gen/kubegate/v1/cluster_pb.ts";
+import { GrantState, Role, SubjectKind } from "../../gen/kubegate/v1/grant_pb.ts";
 import { createKubegateClients } from "../../src/client/clients.ts";
+import { createLogger } from "../../src/log.ts";
+import { startAgent, type Agent } from "../../src/tunnel/agent.ts";
+import { clusterRoleBinding } from "../support/fake-apiserver/rbac-defaults.ts";
 import { viewerOnFakeMember } from "../support/control-plane.ts";
 import { startFakeApiserver, type FakeApiserver } from "../support/fake-apiserver/index.ts";
 import { renderKubeconfig } from "../support/fake-apiserver/kubeconfig.ts";
 import { startKubegate, type KubegateProcess } from "../support/kubegate-process.ts";
 import { startPostgres, type TestPostgres } from "../support/postgres.ts";
-import { KUBECTL, clientEnv, run } from "../support/programs.ts";
+import { KUBECTL, clientEnv, run, stream, type Streaming } from "../support/programs.ts";
 import { http1Request } from "../support/raw-client.ts";
 import { startTcpBalancer, type TcpBalancer } from "../support/tcp-balancer.ts";
 import { until } from "../support/watch-streams.ts";
@@ -32,6 +40,11 @@ const controls: Array<{ proc: KubegateProcess; port: number }> = [];
 const datas: Array<{ proc: KubegateProcess; url: string; workers: number }> = [];
 let caPem: string;
 let admin: ReturnType<typeof createKubegateClients>;
+/** The agent clusters: each its own fake member and agent, dialing through `agentLb`. */
+const edges: Array<{ name: string; fake: FakeApiserver; agent: Agent }> = [];
+let agentLb: TcpBalancer;
+const streams: Streaming[] = [];
+const quiet = createLogger({ level: "error" }, new Writable({ write: (_c, _e, cb) => cb() }));
 
 const listening = async (proc: KubegateProcess, plane: "control" | "data") => (await proc.waitFor(new RegExp(`${plane} plane listening on (https://\\S+)`), 30_000))[1]!;
 
@@ -74,9 +87,32 @@ beforeAll(async () => {
     processes.push(proc);
     datas.push({ proc, url: await listening(proc, "data"), workers });
   }
+  // The agents see the data planes as one address, as behind the data Service.
+  agentLb = await startTcpBalancer(datas.map((d) => Number(new URL(d.url).port)));
+  for (const name of ["edge-1", "edge-2"]) {
+    const member = await startFakeApiserver({ gateway: true });
+    const bootstrap = (await admin.clusters.registerCluster({ name, mode: { case: "agent", value: {} } })).agentBootstrapToken;
+    const agent = await startAgent({
+      gatewayUrl: `https://127.0.0.1:${agentLb.port}`,
+      gatewayCaPem: caPem,
+      cluster: name,
+      stateDir: join(root, `agent-${name}`),
+      bootstrapToken: async () => bootstrap,
+      apiserver: { kubeconfig: await member.kubeconfig({ token: member.gatewayToken! }) },
+      version: "test",
+      log: quiet,
+      initialBackoffMs: 50,
+      maxBackoffMs: 500,
+    });
+    edges.push({ name, fake: member, agent });
+  }
 }, 120_000);
 
 afterAll(async () => {
+  for (const s of streams) s.child.kill("SIGKILL");
+  for (const e of edges) await e.agent.stop();
+  for (const e of edges) await e.fake.close();
+  await agentLb?.close();
   for (const p of processes) await p.stop("SIGKILL");
   await lb?.close();
   await fake?.close();
@@ -84,11 +120,32 @@ afterAll(async () => {
   if (root) await rm(root, { recursive: true, force: true });
 });
 
-/** A kubeconfig for `token` pointing at one data plane's URL for the member cluster. */
-async function kubeconfig(name: string, url: string, token: string): Promise<string> {
+/** A kubeconfig for `token` pointing at one data plane's URL for a cluster (the direct member unless named). */
+async function kubeconfig(name: string, url: string, token: string, cluster = "member"): Promise<string> {
   const file = join(root, `${name}.kubeconfig`);
-  await writeFile(file, renderKubeconfig(`${url}/clusters/member`, caPem, { token }), { mode: 0o600 });
+  await writeFile(file, renderKubeconfig(`${url}/clusters/${cluster}`, caPem, { token }), { mode: 0o600 });
   return file;
+}
+
+/** Tunnels the data-plane processes hold: one per worker. */
+const processCount = () => datas.reduce((n, dp) => n + dp.workers, 0);
+
+/** kubectl get, a watch that sees a new object, and exec, on agent cluster `edge` through data plane `url`. */
+async function useAgentCluster(edge: (typeof edges)[number], url: string, token: string, label: string, runs: number) {
+  const env = clientEnv(await kubeconfig(`${edge.name}-${label}`, url, token, edge.name), root);
+  for (let n = 0; n < runs; n++) {
+    const got = await run(KUBECTL, ["get", "configmaps", "-n", "default", "-o", "name"], env);
+    expect(got.stderr, `kubectl get on ${edge.name} via ${label}`).toBe("");
+    const exec = await run(KUBECTL, ["exec", "-n", "default", "fake-pod", "--", "echo", `mesh-${n}`], env);
+    expect(exec.stdout.trim(), `kubectl exec on ${edge.name} via ${label}: ${exec.stderr}`).toBe(`mesh-${n}`);
+  }
+  const watch = stream(KUBECTL, ["get", "configmaps", "-n", "default", "-w", "--no-headers", "-o", "custom-columns=NAME:.metadata.name"], env);
+  streams.push(watch);
+  await watch.waitFor((lines) => lines.some((l) => l.startsWith("seed")));
+  const name = `watched-${label}-${Date.now()}`;
+  edge.fake.seed({ apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace: "default" }, data: {} });
+  await watch.waitFor((lines) => lines.includes(name));
+  watch.child.kill("SIGTERM");
 }
 
 const statusOf = async (url: string, token: string) =>
@@ -105,6 +162,24 @@ const cutOr403 = async (url: string, token: string) => {
 
 it("every data plane serves the cluster; killing a data plane and a control plane loses nothing; revocation reaches all within 1 s", async () => {
   const { grantId, token, clients: alice } = await viewerOnFakeMember(admin, fake, "alice", { baseUrl: `https://127.0.0.1:${controls[1]!.port}`, caPem });
+  const edgeTokens = new Map<string, string>();
+  for (const edge of edges) {
+    await admin.grants.createGrant({ cluster: edge.name, subject: { kind: SubjectKind.USER, name: "alice" }, role: Role.EDIT });
+    edge.fake.seed(clusterRoleBinding("alice-edit", "edit", [{ kind: "User", name: "kubegate:alice" }]));
+    edge.fake.seed({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "seed", namespace: "default" }, data: {} });
+    edgeTokens.set(edge.name, (await alice.tokens.mintToken({ cluster: edge.name })).token);
+  }
+  // The mesh: every agent holds one tunnel to every data-plane process, the workers included.
+  const meshStarted = Date.now();
+  for (const edge of edges) await until(() => edge.agent.tunnels().length === processCount(), `${edge.name}'s agent to reach all ${processCount()} data-plane processes`, 15_000);
+  console.log(`agents hold ${processCount()} tunnels each ${Date.now() - meshStarted} ms after the first check`);
+  // Each process reports its tunnel; the control plane counts them.
+  const full = `agent connected to ${processCount()} of ${processCount()} data planes`;
+  for (const edge of edges) {
+    const status = async () => (await admin.clusters.getCluster({ name: edge.name })).cluster?.status;
+    await until(async () => (await status())?.message === full, `${edge.name}'s status to say "${full}"`, 5_000);
+    expect((await status())?.phase).toBe(ClusterPhase.READY);
+  }
 
   // kubectl through every data plane (each connection of the two-worker one may land in either worker).
   for (const [i, dp] of datas.entries()) {
@@ -114,6 +189,7 @@ it("every data plane serves the cluster; killing a data plane and a control plan
       const res = await run(KUBECTL, ["get", "configmaps", "-n", "default", "-o", "name"], env);
       expect(res.stderr, `kubectl via data plane ${i + 1}`).toBe("");
     }
+    for (const edge of edges) await useAgentCluster(edge, dp.url, edgeTokens.get(edge.name)!, `dp-${i + 1}`, dp.workers * 2);
   }
 
   // Lose one data plane, then one control plane that a surviving data plane syncs from, without warning.
@@ -125,6 +201,13 @@ it("every data plane serves the cluster; killing a data plane and a control plan
   await until(() => lb.live(doomed!.port) >= 1 && lb.live(doomed!.port) + lb.live(controls[1]!.port) === streams, "a surviving sync stream on the control plane to be killed", 15_000);
   await doomed!.proc.stop("SIGKILL");
   for (const dp of survivors) expect(await statusOf(dp.url, token)).toBe(200);
+  // The agents keep their tunnels to the survivors, and their clusters stay READY and reachable.
+  const survivorCount = survivors.reduce((n, dp) => n + dp.workers, 0);
+  for (const edge of edges) {
+    await until(() => edge.agent.tunnels().length === survivorCount, `${edge.name}'s agent to drop the killed data plane's tunnel`, 15_000);
+    expect((await admin.clusters.getCluster({ name: edge.name })).cluster?.status?.phase).toBe(ClusterPhase.READY);
+    for (const [i, dp] of survivors.entries()) await useAgentCluster(edge, dp.url, edgeTokens.get(edge.name)!, `survivor-${i + 1}`, dp.workers);
+  }
   // State lives on: a new token is minted, and the grant is still there, through the other control plane.
   const fresh = (await alice.tokens.mintToken({ cluster: "member" })).token;
   for (const dp of survivors) await until(async () => (await statusOf(dp.url, fresh)) === 200, "the new token to work", 15_000);

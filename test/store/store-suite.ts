@@ -446,6 +446,56 @@ export function storeSuite(target: () => StoreTarget): void {
     });
   });
 
+  describe("data planes (the agent mesh)", () => {
+    it("logs joins and leaves, keeps a newer stream's membership, and says which clusters lost their last tunnel", async () => {
+      const { store } = await setup();
+      await store.clusters.create(cluster("edge", { mode: "agent" }));
+      await store.clusters.create(cluster("far", { mode: "agent" }));
+      const before = await store.changes.latestRevision();
+      await store.dataPlanes.join("dp-b", "host-b", "s1", at(1_000));
+      await store.dataPlanes.join("dp-a", "host-a", "s2", at(1_000));
+      // A known process on a new stream (it redialed another control plane) is no new member.
+      await store.dataPlanes.join("dp-b", "host-b", "s3", at(2_000));
+      expect(await events(store, before)).toEqual(["data_plane:dp-b", "data_plane:dp-a"]);
+      expect(await store.dataPlanes.list()).toEqual(["dp-a", "dp-b"]);
+      expect(await store.dataPlanes.touch("dp-b", "s1", at(3_000))).toBe(false);
+      expect(await store.dataPlanes.touch("dp-b", "s3", at(3_000))).toBe(true);
+
+      expect(await store.dataPlanes.setTunnel("edge", "dp-a", true)).toBe(1);
+      expect(await store.dataPlanes.setTunnel("edge", "dp-b", true)).toBe(2);
+      expect(await store.dataPlanes.setTunnel("edge", "dp-b", true)).toBe(2);
+      expect(await store.dataPlanes.setTunnel("far", "dp-b", true)).toBe(1);
+      // A tunnel reported by a process that is not a member does not count.
+      expect(await store.dataPlanes.setTunnel("far", "dp-gone", true)).toBe(1);
+
+      // The old stream's end must not remove the membership the new stream holds.
+      const mid = await store.changes.latestRevision();
+      expect(await store.dataPlanes.leave("dp-b", "s1")).toEqual([]);
+      expect(await store.dataPlanes.list()).toEqual(["dp-a", "dp-b"]);
+      expect(await store.dataPlanes.leave("dp-b", "s3")).toEqual(["far"]);
+      expect(await store.dataPlanes.list()).toEqual(["dp-a"]);
+      expect(await events(store, mid)).toEqual(["data_plane:dp-b:deleted"]);
+      expect(await store.dataPlanes.setTunnel("edge", "dp-a", false)).toBe(0);
+    });
+
+    it("expires processes not seen since an instant, with their tunnels", async () => {
+      const { store } = await setup();
+      await store.clusters.create(cluster("edge", { mode: "agent" }));
+      await store.dataPlanes.join("dp-old", "h", "s1", at(1_000));
+      await store.dataPlanes.join("dp-new", "h", "s2", at(1_000));
+      await store.dataPlanes.touch("dp-new", "s2", at(9_000));
+      await store.dataPlanes.setTunnel("edge", "dp-old", true);
+      expect(await store.dataPlanes.expire(at(5_000))).toEqual({ ids: ["dp-old"], orphaned: ["edge"] });
+      expect(await store.dataPlanes.expire(at(5_000))).toEqual({ ids: [], orphaned: [] });
+      expect(await store.dataPlanes.list()).toEqual(["dp-new"]);
+      expect(await store.dataPlanes.setTunnel("edge", "dp-new", true)).toBe(1);
+      // Deleting the cluster forgets its tunnels too.
+      await store.clusters.delete("edge");
+      await store.clusters.create(cluster("edge", { mode: "agent" }));
+      expect(await store.dataPlanes.setTunnel("edge", "dp-old", false)).toBe(0);
+    });
+  });
+
   describe("at rest", () => {
     it("seals cluster credentials and signing private keys", async () => {
       const { store, database } = await setup();

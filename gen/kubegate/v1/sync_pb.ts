@@ -18,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file kubegate/v1/sync.proto.
  */
 export const file_kubegate_v1_sync: GenFile = /*@__PURE__*/
-  fileDesc("ChZrdWJlZ2F0ZS92MS9zeW5jLnByb3RvEgtrdWJlZ2F0ZS52MSI7ChFXYXRjaFN0YXRlUmVxdWVzdBIVCg1mcm9tX3JldmlzaW9uGAEgASgDEg8KB3JlcGxpY2EYAiABKAki+gEKDENsdXN0ZXJSb3V0ZRIMCgRuYW1lGAEgASgJEiYKBG1vZGUYAiABKA4yGC5rdWJlZ2F0ZS52MS5DbHVzdGVyTW9kZRISCgpzZXJ2ZXJfdXJsGAMgASgJEg4KBmNhX3BlbRgEIAEoCRIyCgpjcmVkZW50aWFsGAUgASgLMh4ua3ViZWdhdGUudjEuQ2x1c3RlckNyZWRlbnRpYWwSKAoFcGhhc2UYBiABKA4yGS5rdWJlZ2F0ZS52MS5DbHVzdGVyUGhhc2USHQoVYWdlbnRfY3JlZGVudGlhbF9oYXNoGAcgASgJEhMKC21hbmFnZV9yYmFjGAggASgIIlQKD1Rva2VuUmV2b2NhdGlvbhIQCgh0b2tlbl9pZBgBIAEoCRIvCgtleHBpcmVfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiawoRU3ViamVjdFJldm9jYXRpb24SJQoHc3ViamVjdBgBIAEoCzIULmt1YmVnYXRlLnYxLlN1YmplY3QSLwoLcmV2b2tlX3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIroDChJXYXRjaFN0YXRlUmVzcG9uc2USEAoIcmV2aXNpb24YASABKAMSEAoIc25hcHNob3QYAiABKAgSKwoIY2x1c3RlcnMYAyADKAsyGS5rdWJlZ2F0ZS52MS5DbHVzdGVyUm91dGUSGAoQcmVtb3ZlZF9jbHVzdGVycxgEIAMoCRItCgxzaWduaW5nX2tleXMYBSADKAsyFy5rdWJlZ2F0ZS52MS5TaWduaW5nS2V5EhcKD3JlbW92ZWRfa2V5X2lkcxgGIAMoCRIiCgZncmFudHMYByADKAsyEi5rdWJlZ2F0ZS52MS5HcmFudBIWCg5yZW1vdmVkX2dyYW50cxgIIAMoCRI3ChF0b2tlbl9yZXZvY2F0aW9ucxgJIAMoCzIcLmt1YmVnYXRlLnYxLlRva2VuUmV2b2NhdGlvbhI7ChNzdWJqZWN0X3Jldm9jYXRpb25zGAogAygLMh4ua3ViZWdhdGUudjEuU3ViamVjdFJldm9jYXRpb24SLwoLc2VydmVyX3RpbWUYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBmlzc3VlchgMIAEoCSKUAQoTQ2x1c3RlclN0YXR1c1JlcG9ydBIPCgdjbHVzdGVyGAEgASgJEigKBXBoYXNlGAIgASgOMhkua3ViZWdhdGUudjEuQ2x1c3RlclBoYXNlEhoKEmt1YmVybmV0ZXNfdmVyc2lvbhgDIAEoCRIPCgdtZXNzYWdlGAQgASgJEhUKDWFnZW50X3ZlcnNpb24YBSABKAkiTwoaUmVwb3J0Q2x1c3RlclN0YXR1c1JlcXVlc3QSMQoHcmVwb3J0cxgBIAMoCzIgLmt1YmVnYXRlLnYxLkNsdXN0ZXJTdGF0dXNSZXBvcnQiHQobUmVwb3J0Q2x1c3RlclN0YXR1c1Jlc3BvbnNlIl4KEUdyYW50U3RhdHVzUmVwb3J0EhAKCGdyYW50X2lkGAEgASgJEiYKBXN0YXRlGAIgASgOMhcua3ViZWdhdGUudjEuR3JhbnRTdGF0ZRIPCgdtZXNzYWdlGAMgASgJIksKGFJlcG9ydEdyYW50U3RhdHVzUmVxdWVzdBIvCgdyZXBvcnRzGAEgAygLMh4ua3ViZWdhdGUudjEuR3JhbnRTdGF0dXNSZXBvcnQiGwoZUmVwb3J0R3JhbnRTdGF0dXNSZXNwb25zZSItChJFbnJvbGxBZ2VudFJlcXVlc3QSFwoPYm9vdHN0cmFwX3Rva2VuGAEgASgJIkAKE0Vucm9sbEFnZW50UmVzcG9uc2USDwoHY2x1c3RlchgBIAEoCRIYChBhZ2VudF9jcmVkZW50aWFsGAIgASgJIjgKHFJvdGF0ZUFnZW50Q3JlZGVudGlhbFJlcXVlc3QSGAoQYWdlbnRfY3JlZGVudGlhbBgBIAEoCSJKCh1Sb3RhdGVBZ2VudENyZWRlbnRpYWxSZXNwb25zZRIPCgdjbHVzdGVyGAEgASgJEhgKEGFnZW50X2NyZWRlbnRpYWwYAiABKAky9wMKFERhdGFQbGFuZVN5bmNTZXJ2aWNlEk8KCldhdGNoU3RhdGUSHi5rdWJlZ2F0ZS52MS5XYXRjaFN0YXRlUmVxdWVzdBofLmt1YmVnYXRlLnYxLldhdGNoU3RhdGVSZXNwb25zZTABEmgKE1JlcG9ydENsdXN0ZXJTdGF0dXMSJy5rdWJlZ2F0ZS52MS5SZXBvcnRDbHVzdGVyU3RhdHVzUmVxdWVzdBooLmt1YmVnYXRlLnYxLlJlcG9ydENsdXN0ZXJTdGF0dXNSZXNwb25zZRJiChFSZXBvcnRHcmFudFN0YXR1cxIlLmt1YmVnYXRlLnYxLlJlcG9ydEdyYW50U3RhdHVzUmVxdWVzdBomLmt1YmVnYXRlLnYxLlJlcG9ydEdyYW50U3RhdHVzUmVzcG9uc2USUAoLRW5yb2xsQWdlbnQSHy5rdWJlZ2F0ZS52MS5FbnJvbGxBZ2VudFJlcXVlc3QaIC5rdWJlZ2F0ZS52MS5FbnJvbGxBZ2VudFJlc3BvbnNlEm4KFVJvdGF0ZUFnZW50Q3JlZGVudGlhbBIpLmt1YmVnYXRlLnYxLlJvdGF0ZUFnZW50Q3JlZGVudGlhbFJlcXVlc3QaKi5rdWJlZ2F0ZS52MS5Sb3RhdGVBZ2VudENyZWRlbnRpYWxSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_kubegate_v1_cluster, file_kubegate_v1_grant, file_kubegate_v1_token]);
+  fileDesc("ChZrdWJlZ2F0ZS92MS9zeW5jLnByb3RvEgtrdWJlZ2F0ZS52MSJSChFXYXRjaFN0YXRlUmVxdWVzdBIVCg1mcm9tX3JldmlzaW9uGAEgASgDEg8KB3JlcGxpY2EYAiABKAkSFQoNZGF0YV9wbGFuZV9pZBgDIAEoCSIbCgxEYXRhUGxhbmVTZXQSCwoDaWRzGAEgAygJIvoBCgxDbHVzdGVyUm91dGUSDAoEbmFtZRgBIAEoCRImCgRtb2RlGAIgASgOMhgua3ViZWdhdGUudjEuQ2x1c3Rlck1vZGUSEgoKc2VydmVyX3VybBgDIAEoCRIOCgZjYV9wZW0YBCABKAkSMgoKY3JlZGVudGlhbBgFIAEoCzIeLmt1YmVnYXRlLnYxLkNsdXN0ZXJDcmVkZW50aWFsEigKBXBoYXNlGAYgASgOMhkua3ViZWdhdGUudjEuQ2x1c3RlclBoYXNlEh0KFWFnZW50X2NyZWRlbnRpYWxfaGFzaBgHIAEoCRITCgttYW5hZ2VfcmJhYxgIIAEoCCJUCg9Ub2tlblJldm9jYXRpb24SEAoIdG9rZW5faWQYASABKAkSLwoLZXhwaXJlX3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImsKEVN1YmplY3RSZXZvY2F0aW9uEiUKB3N1YmplY3QYASABKAsyFC5rdWJlZ2F0ZS52MS5TdWJqZWN0Ei8KC3Jldm9rZV90aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLqAwoSV2F0Y2hTdGF0ZVJlc3BvbnNlEhAKCHJldmlzaW9uGAEgASgDEhAKCHNuYXBzaG90GAIgASgIEisKCGNsdXN0ZXJzGAMgAygLMhkua3ViZWdhdGUudjEuQ2x1c3RlclJvdXRlEhgKEHJlbW92ZWRfY2x1c3RlcnMYBCADKAkSLQoMc2lnbmluZ19rZXlzGAUgAygLMhcua3ViZWdhdGUudjEuU2lnbmluZ0tleRIXCg9yZW1vdmVkX2tleV9pZHMYBiADKAkSIgoGZ3JhbnRzGAcgAygLMhIua3ViZWdhdGUudjEuR3JhbnQSFgoOcmVtb3ZlZF9ncmFudHMYCCADKAkSNwoRdG9rZW5fcmV2b2NhdGlvbnMYCSADKAsyHC5rdWJlZ2F0ZS52MS5Ub2tlblJldm9jYXRpb24SOwoTc3ViamVjdF9yZXZvY2F0aW9ucxgKIAMoCzIeLmt1YmVnYXRlLnYxLlN1YmplY3RSZXZvY2F0aW9uEi8KC3NlcnZlcl90aW1lGAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZpc3N1ZXIYDCABKAkSLgoLZGF0YV9wbGFuZXMYDSABKAsyGS5rdWJlZ2F0ZS52MS5EYXRhUGxhbmVTZXQiqwEKE0NsdXN0ZXJTdGF0dXNSZXBvcnQSDwoHY2x1c3RlchgBIAEoCRIoCgVwaGFzZRgCIAEoDjIZLmt1YmVnYXRlLnYxLkNsdXN0ZXJQaGFzZRIaChJrdWJlcm5ldGVzX3ZlcnNpb24YAyABKAkSDwoHbWVzc2FnZRgEIAEoCRIVCg1hZ2VudF92ZXJzaW9uGAUgASgJEhUKDWRhdGFfcGxhbmVfaWQYBiABKAkiTwoaUmVwb3J0Q2x1c3RlclN0YXR1c1JlcXVlc3QSMQoHcmVwb3J0cxgBIAMoCzIgLmt1YmVnYXRlLnYxLkNsdXN0ZXJTdGF0dXNSZXBvcnQiHQobUmVwb3J0Q2x1c3RlclN0YXR1c1Jlc3BvbnNlIl4KEUdyYW50U3RhdHVzUmVwb3J0EhAKCGdyYW50X2lkGAEgASgJEiYKBXN0YXRlGAIgASgOMhcua3ViZWdhdGUudjEuR3JhbnRTdGF0ZRIPCgdtZXNzYWdlGAMgASgJIksKGFJlcG9ydEdyYW50U3RhdHVzUmVxdWVzdBIvCgdyZXBvcnRzGAEgAygLMh4ua3ViZWdhdGUudjEuR3JhbnRTdGF0dXNSZXBvcnQiGwoZUmVwb3J0R3JhbnRTdGF0dXNSZXNwb25zZSItChJFbnJvbGxBZ2VudFJlcXVlc3QSFwoPYm9vdHN0cmFwX3Rva2VuGAEgASgJIkAKE0Vucm9sbEFnZW50UmVzcG9uc2USDwoHY2x1c3RlchgBIAEoCRIYChBhZ2VudF9jcmVkZW50aWFsGAIgASgJIjgKHFJvdGF0ZUFnZW50Q3JlZGVudGlhbFJlcXVlc3QSGAoQYWdlbnRfY3JlZGVudGlhbBgBIAEoCSJKCh1Sb3RhdGVBZ2VudENyZWRlbnRpYWxSZXNwb25zZRIPCgdjbHVzdGVyGAEgASgJEhgKEGFnZW50X2NyZWRlbnRpYWwYAiABKAky9wMKFERhdGFQbGFuZVN5bmNTZXJ2aWNlEk8KCldhdGNoU3RhdGUSHi5rdWJlZ2F0ZS52MS5XYXRjaFN0YXRlUmVxdWVzdBofLmt1YmVnYXRlLnYxLldhdGNoU3RhdGVSZXNwb25zZTABEmgKE1JlcG9ydENsdXN0ZXJTdGF0dXMSJy5rdWJlZ2F0ZS52MS5SZXBvcnRDbHVzdGVyU3RhdHVzUmVxdWVzdBooLmt1YmVnYXRlLnYxLlJlcG9ydENsdXN0ZXJTdGF0dXNSZXNwb25zZRJiChFSZXBvcnRHcmFudFN0YXR1cxIlLmt1YmVnYXRlLnYxLlJlcG9ydEdyYW50U3RhdHVzUmVxdWVzdBomLmt1YmVnYXRlLnYxLlJlcG9ydEdyYW50U3RhdHVzUmVzcG9uc2USUAoLRW5yb2xsQWdlbnQSHy5rdWJlZ2F0ZS52MS5FbnJvbGxBZ2VudFJlcXVlc3QaIC5rdWJlZ2F0ZS52MS5FbnJvbGxBZ2VudFJlc3BvbnNlEm4KFVJvdGF0ZUFnZW50Q3JlZGVudGlhbBIpLmt1YmVnYXRlLnYxLlJvdGF0ZUFnZW50Q3JlZGVudGlhbFJlcXVlc3QaKi5rdWJlZ2F0ZS52MS5Sb3RhdGVBZ2VudENyZWRlbnRpYWxSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_timestamp, file_kubegate_v1_cluster, file_kubegate_v1_grant, file_kubegate_v1_token]);
 
 /**
  * @generated from message kubegate.v1.WatchStateRequest
@@ -37,6 +37,15 @@ export type WatchStateRequest = Message<"kubegate.v1.WatchStateRequest"> & {
    * @generated from field: string replica = 2;
    */
   replica: string;
+
+  /**
+   * This data-plane process's id in the agent mesh (dp-<hex>, new on every start). While
+   * the stream is open the process is in the set of data planes every agent keeps one
+   * tunnel to. Empty: the process takes no part in the mesh.
+   *
+   * @generated from field: string data_plane_id = 3;
+   */
+  dataPlaneId: string;
 };
 
 /**
@@ -45,6 +54,25 @@ export type WatchStateRequest = Message<"kubegate.v1.WatchStateRequest"> & {
  */
 export const WatchStateRequestSchema: GenMessage<WatchStateRequest> = /*@__PURE__*/
   messageDesc(file_kubegate_v1_sync, 0);
+
+/**
+ * The data-plane processes agents should hold a tunnel to: those with a live sync stream.
+ *
+ * @generated from message kubegate.v1.DataPlaneSet
+ */
+export type DataPlaneSet = Message<"kubegate.v1.DataPlaneSet"> & {
+  /**
+   * @generated from field: repeated string ids = 1;
+   */
+  ids: string[];
+};
+
+/**
+ * Describes the message kubegate.v1.DataPlaneSet.
+ * Use `create(DataPlaneSetSchema)` to create a new message.
+ */
+export const DataPlaneSetSchema: GenMessage<DataPlaneSet> = /*@__PURE__*/
+  messageDesc(file_kubegate_v1_sync, 1);
 
 /**
  * What the data plane needs to reach a cluster, secrets included (the stream is TLS and
@@ -103,7 +131,7 @@ export type ClusterRoute = Message<"kubegate.v1.ClusterRoute"> & {
  * Use `create(ClusterRouteSchema)` to create a new message.
  */
 export const ClusterRouteSchema: GenMessage<ClusterRoute> = /*@__PURE__*/
-  messageDesc(file_kubegate_v1_sync, 1);
+  messageDesc(file_kubegate_v1_sync, 2);
 
 /**
  * @generated from message kubegate.v1.TokenRevocation
@@ -127,7 +155,7 @@ export type TokenRevocation = Message<"kubegate.v1.TokenRevocation"> & {
  * Use `create(TokenRevocationSchema)` to create a new message.
  */
 export const TokenRevocationSchema: GenMessage<TokenRevocation> = /*@__PURE__*/
-  messageDesc(file_kubegate_v1_sync, 2);
+  messageDesc(file_kubegate_v1_sync, 3);
 
 /**
  * Every token issued to the subject before revoke_time is invalid.
@@ -151,7 +179,7 @@ export type SubjectRevocation = Message<"kubegate.v1.SubjectRevocation"> & {
  * Use `create(SubjectRevocationSchema)` to create a new message.
  */
 export const SubjectRevocationSchema: GenMessage<SubjectRevocation> = /*@__PURE__*/
-  messageDesc(file_kubegate_v1_sync, 3);
+  messageDesc(file_kubegate_v1_sync, 4);
 
 /**
  * @generated from message kubegate.v1.WatchStateResponse
@@ -222,6 +250,13 @@ export type WatchStateResponse = Message<"kubegate.v1.WatchStateResponse"> & {
    * @generated from field: string issuer = 12;
    */
   issuer: string;
+
+  /**
+   * The whole current set of data planes: in the snapshot and whenever it changes.
+   *
+   * @generated from field: kubegate.v1.DataPlaneSet data_planes = 13;
+   */
+  dataPlanes?: DataPlaneSet | undefined;
 };
 
 /**
@@ -229,7 +264,7 @@ export type WatchStateResponse = Message<"kubegate.v1.WatchStateResponse"> & {
  * Use `create(WatchStateResponseSchema)` to create a new message.
  */
 export const WatchStateResponseSchema: GenMessage<WatchStateResponse> = /*@__PURE__*/
-  messageDesc(file_kubegate_v1_sync, 4);
+  messageDesc(file_kubegate_v1_sync, 5);
 
 /**
  * @generated from message kubegate.v1.ClusterStatusReport
@@ -261,6 +296,14 @@ export type ClusterStatusReport = Message<"kubegate.v1.ClusterStatusReport"> & {
    * @generated from field: string agent_version = 5;
    */
   agentVersion: string;
+
+  /**
+   * Agent mode: the reporting data plane's id. Then OFFLINE means "no tunnel here", and the
+   * cluster turns OFFLINE only when no live data plane holds a tunnel of it.
+   *
+   * @generated from field: string data_plane_id = 6;
+   */
+  dataPlaneId: string;
 };
 
 /**
@@ -268,7 +311,7 @@ export type ClusterStatusReport = Message<"kubegate.v1.ClusterStatusReport"> & {
  * Use `create(ClusterStatusReportSchema)` to create a new message.
  */
 export const ClusterStatusReportSchema: GenMessage<ClusterStatusReport> = /*@__PURE__*/
-  messageDesc(file_kubegate_v1_sync, 5);
+  messageDesc(file_kubegate_v1_sync, 6);
 
 /**
  * @generated from message kubegate.v1.ReportClusterStatusRequest
@@ -285,7 +328,7 @@ export type ReportClusterStatusRequest = Message<"kubegate.v1.ReportClusterStatu
  * Use `create(ReportClusterStatusRequestSchema)` to create a new message.
  */
 export const ReportClusterStatusRequestSchema: GenMessage<ReportClusterStatusRequest> = /*@__PURE__*/
-  messageDesc(file_kubegate_v1_sync, 6);
+  messageDesc(file_kubegate_v1_sync, 7);
 
 /**
  * @generated from message kubegate.v1.ReportClusterStatusResponse
@@ -298,7 +341,7 @@ export type ReportClusterStatusResponse = Message<"kubegate.v1.ReportClusterStat
  * Use `create(ReportClusterStatusResponseSchema)` to create a new message.
  */
 export const ReportClusterStatusResponseSchema: GenMessage<ReportClusterStatusResponse> = /*@__PURE__*/
-  messageDesc(file_kubegate_v1_sync, 7);
+  messageDesc(file_kubegate_v1_sync, 8);
 
 /**
  * @generated from message kubegate.v1.GrantStatusReport
@@ -329,7 +372,7 @@ export type GrantStatusReport = Message<"kubegate.v1.GrantStatusReport"> & {
  * Use `create(GrantStatusReportSchema)` to create a new message.
  */
 export const GrantStatusReportSchema: GenMessage<GrantStatusReport> = /*@__PURE__*/
-  messageDesc(file_kubegate_v1_sync, 8);
+  messageDesc(file_kubegate_v1_sync, 9);
 
 /**
  * @generated from message kubegate.v1.ReportGrantStatusRequest
@@ -346,7 +389,7 @@ export type ReportGrantStatusRequest = Message<"kubegate.v1.ReportGrantStatusReq
  * Use `create(ReportGrantStatusRequestSchema)` to create a new message.
  */
 export const ReportGrantStatusRequestSchema: GenMessage<ReportGrantStatusRequest> = /*@__PURE__*/
-  messageDesc(file_kubegate_v1_sync, 9);
+  messageDesc(file_kubegate_v1_sync, 10);
 
 /**
  * @generated from message kubegate.v1.ReportGrantStatusResponse
@@ -359,7 +402,7 @@ export type ReportGrantStatusResponse = Message<"kubegate.v1.ReportGrantStatusRe
  * Use `create(ReportGrantStatusResponseSchema)` to create a new message.
  */
 export const ReportGrantStatusResponseSchema: GenMessage<ReportGrantStatusResponse> = /*@__PURE__*/
-  messageDesc(file_kubegate_v1_sync, 10);
+  messageDesc(file_kubegate_v1_sync, 11);
 
 /**
  * @generated from message kubegate.v1.EnrollAgentRequest
@@ -378,7 +421,7 @@ export type EnrollAgentRequest = Message<"kubegate.v1.EnrollAgentRequest"> & {
  * Use `create(EnrollAgentRequestSchema)` to create a new message.
  */
 export const EnrollAgentRequestSchema: GenMessage<EnrollAgentRequest> = /*@__PURE__*/
-  messageDesc(file_kubegate_v1_sync, 11);
+  messageDesc(file_kubegate_v1_sync, 12);
 
 /**
  * @generated from message kubegate.v1.EnrollAgentResponse
@@ -402,7 +445,7 @@ export type EnrollAgentResponse = Message<"kubegate.v1.EnrollAgentResponse"> & {
  * Use `create(EnrollAgentResponseSchema)` to create a new message.
  */
 export const EnrollAgentResponseSchema: GenMessage<EnrollAgentResponse> = /*@__PURE__*/
-  messageDesc(file_kubegate_v1_sync, 12);
+  messageDesc(file_kubegate_v1_sync, 13);
 
 /**
  * @generated from message kubegate.v1.RotateAgentCredentialRequest
@@ -419,7 +462,7 @@ export type RotateAgentCredentialRequest = Message<"kubegate.v1.RotateAgentCrede
  * Use `create(RotateAgentCredentialRequestSchema)` to create a new message.
  */
 export const RotateAgentCredentialRequestSchema: GenMessage<RotateAgentCredentialRequest> = /*@__PURE__*/
-  messageDesc(file_kubegate_v1_sync, 13);
+  messageDesc(file_kubegate_v1_sync, 14);
 
 /**
  * @generated from message kubegate.v1.RotateAgentCredentialResponse
@@ -441,7 +484,7 @@ export type RotateAgentCredentialResponse = Message<"kubegate.v1.RotateAgentCred
  * Use `create(RotateAgentCredentialResponseSchema)` to create a new message.
  */
 export const RotateAgentCredentialResponseSchema: GenMessage<RotateAgentCredentialResponse> = /*@__PURE__*/
-  messageDesc(file_kubegate_v1_sync, 14);
+  messageDesc(file_kubegate_v1_sync, 15);
 
 /**
  * DataPlaneSyncService feeds data-plane replicas the view they serve from (the xDS pattern):
