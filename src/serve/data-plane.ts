@@ -138,7 +138,11 @@ export async function startDataPlane(opts: DataPlaneOptions): Promise<DataPlane>
           return route !== undefined && route.mode === "agent" && route.agentCredentialHash === hash;
         });
       }
-      if (change.dataPlanes) tunnels.announce(meshIds());
+      if (change.dataPlanes) {
+        tunnels.announce(meshIds());
+        // The control plane counts each cluster's tunnels out of the set: a new count.
+        tunnels.reportAll();
+      }
       server?.revalidate();
       rbac.onViewChange(change);
     },

@@ -9,6 +9,8 @@ export interface TcpBalancer {
   port: number;
   /** Connections open to a backend now. */
   live(port: number): number;
+  /** Adds a backend (a replica scaled up). */
+  add(port: number): void;
   close(): Promise<void>;
 }
 
@@ -48,6 +50,10 @@ export async function startTcpBalancer(backends: number[]): Promise<TcpBalancer>
   return {
     port: (server.address() as net.AddressInfo).port,
     live: (port) => open.get(port) ?? 0,
+    add(port) {
+      backends.push(port);
+      open.set(port, 0);
+    },
     async close() {
       for (const s of sockets) s.destroy();
       await new Promise((r) => server.close(r));
