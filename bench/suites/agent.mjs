@@ -36,7 +36,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const mib = (kib) => kib / 1024;
 
 /** A kubeconfig for the agent: the fake's URL and CA, and its gateway identity (may impersonate). */
-function memberKubeconfig(fake) {
+export function memberKubeconfig(fake) {
   return JSON.stringify({
     apiVersion: "v1",
     kind: "Config",
