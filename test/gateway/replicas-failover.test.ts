@@ -4,7 +4,7 @@
  * `serve data` processes syncing through it, one of them with two workers, and two agent
  * clusters whose agents dial the data planes through another balancer. Each agent ends up
  * with a tunnel to every data-plane process (the agent mesh), so kubectl get, watch and
- * exec reach a direct cluster and both agent clusters through every data plane; SIGKILL
+ * exec reach the direct cluster and both agent clusters through every data plane; SIGKILL
  * one data plane and one control plane, and the others keep serving, with no grant or
  * token lost; a revocation made after that cuts access on every surviving data plane
  * within a second.
@@ -130,8 +130,8 @@ async function kubeconfig(name: string, url: string, token: string, cluster = "m
 /** Tunnels the data-plane processes hold: one per worker. */
 const processCount = () => datas.reduce((n, dp) => n + dp.workers, 0);
 
-/** kubectl get, a watch that sees a new object, and exec, on agent cluster `edge` through data plane `url`. */
-async function useAgentCluster(edge: (typeof edges)[number], url: string, token: string, label: string, runs: number) {
+/** kubectl get, a watch that sees a new object, and exec, on a cluster (its name and fake member) through data plane `url`. */
+async function useCluster(edge: { name: string; fake: FakeApiserver }, url: string, token: string, label: string, runs: number) {
   const env = clientEnv(await kubeconfig(`${edge.name}-${label}`, url, token, edge.name), root);
   for (let n = 0; n < runs; n++) {
     const got = await run(KUBECTL, ["get", "configmaps", "-n", "default", "-o", "name"], env);
@@ -162,6 +162,12 @@ const cutOr403 = async (url: string, token: string) => {
 
 it("every data plane serves the cluster; killing a data plane and a control plane loses nothing; revocation reaches all within 1 s", async () => {
   const { grantId, token, clients: alice } = await viewerOnFakeMember(admin, fake, "alice", { baseUrl: `https://127.0.0.1:${controls[1]!.port}`, caPem });
+  // Bob edits the direct member (exec is a create on pods/exec); alice's view grant is the one revoked below.
+  await admin.grants.createGrant({ cluster: "member", subject: { kind: SubjectKind.USER, name: "bob" }, role: Role.EDIT });
+  fake.seed(clusterRoleBinding("bob-edit", "edit", [{ kind: "User", name: "kubegate:bob" }]));
+  fake.seed({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "seed", namespace: "default" }, data: {} });
+  const bob = createKubegateClients({ baseUrl: `https://127.0.0.1:${controls[1]!.port}`, caPem, credential: (await admin.identity.createApiKey({ name: "bob", subject: "bob" })).secret });
+  const bobToken = (await bob.tokens.mintToken({ cluster: "member" })).token;
   const edgeTokens = new Map<string, string>();
   for (const edge of edges) {
     await admin.grants.createGrant({ cluster: edge.name, subject: { kind: SubjectKind.USER, name: "alice" }, role: Role.EDIT });
@@ -189,7 +195,8 @@ it("every data plane serves the cluster; killing a data plane and a control plan
       const res = await run(KUBECTL, ["get", "configmaps", "-n", "default", "-o", "name"], env);
       expect(res.stderr, `kubectl via data plane ${i + 1}`).toBe("");
     }
-    for (const edge of edges) await useAgentCluster(edge, dp.url, edgeTokens.get(edge.name)!, `dp-${i + 1}`, dp.workers * 2);
+    await useCluster({ name: "member", fake }, dp.url, bobToken, `dp-${i + 1}`, dp.workers);
+    for (const edge of edges) await useCluster(edge, dp.url, edgeTokens.get(edge.name)!, `dp-${i + 1}`, dp.workers * 2);
   }
 
   // Lose one data plane, then one control plane that a surviving data plane syncs from, without warning.
@@ -206,7 +213,7 @@ it("every data plane serves the cluster; killing a data plane and a control plan
   for (const edge of edges) {
     await until(() => edge.agent.tunnels().length === survivorCount, `${edge.name}'s agent to drop the killed data plane's tunnel`, 15_000);
     expect((await admin.clusters.getCluster({ name: edge.name })).cluster?.status?.phase).toBe(ClusterPhase.READY);
-    for (const [i, dp] of survivors.entries()) await useAgentCluster(edge, dp.url, edgeTokens.get(edge.name)!, `survivor-${i + 1}`, dp.workers);
+    for (const [i, dp] of survivors.entries()) await useCluster(edge, dp.url, edgeTokens.get(edge.name)!, `survivor-${i + 1}`, dp.workers);
   }
   // State lives on: a new token is minted, and the grant is still there, through the other control plane.
   const fresh = (await alice.tokens.mintToken({ cluster: "member" })).token;
