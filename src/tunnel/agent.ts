@@ -239,10 +239,14 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
     while (!abort.signal.aborted) {
       if (!missing()) {
         await new Promise<void>((resolve) => {
-          wake = resolve;
-          abort.signal.addEventListener("abort", () => resolve(), { once: true });
+          const done = () => {
+            abort.signal.removeEventListener("abort", done);
+            wake = () => undefined;
+            resolve();
+          };
+          wake = done;
+          abort.signal.addEventListener("abort", done);
         });
-        wake = () => undefined;
         continue;
       }
       if (closedSinceDial) {
