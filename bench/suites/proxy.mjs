@@ -1,12 +1,15 @@
 /**
  * Small GETs through each proxy to the same upstream, with the same load: nginx serving a
  * canned 1 KB ConfigMap over TLS (the upstream), read directly, through kubegate's data
- * plane (token checked, audit on), through `kubectl proxy`, and through an nginx
- * `proxy_pass`. Load from h2load; exact p50/p99 from its per-request log.
+ * plane (token checked, audit on), through `kubectl proxy`, through a Go
+ * `httputil.ReverseProxy` with TLS on both sides (the fair peer: what the Go proxies we
+ * compare with are built on), and through an nginx `proxy_pass`. Load from h2load; exact
+ * p50/p99 from its per-request log.
  */
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createUser, registerDirect, startGateway, waitForRoute } from "../lib/gateway.mjs";
+import { startGoProxy } from "../lib/go-proxy.mjs";
 import { runH2load } from "../lib/h2load.mjs";
 import { startKubectlProxy } from "../lib/kubectl-proxy.mjs";
 import { proxyServer, startNginx, staticServer } from "../lib/nginx.mjs";
@@ -50,7 +53,7 @@ async function startTokenKubectlProxy(dir, { serverUrl, caFile, log }) {
 
 export default {
   name: "proxy",
-  description: "small GETs (1 KB ConfigMap from nginx): direct, kubegate, kubectl proxy, nginx proxy_pass; req/s, p50/p99, CPU",
+  description: "small GETs (1 KB ConfigMap from nginx): direct, kubegate, kubectl proxy, Go ReverseProxy, nginx proxy_pass; req/s, p50/p99, CPU per request",
   async run(ctx) {
     const quick = ctx.quick;
     const load = { requests: quick ? 3_000 : 10_000, warmup: quick ? 500 : 2_000, clients: 32, h2Streams: 10, rounds: 1 };
@@ -96,12 +99,15 @@ export default {
     const gw2Pids = [gw2.pid, ...childPids(gw2.pid)];
     const kubectlProxy = await startTokenKubectlProxy(dir, { serverUrl: upstreamUrl, caFile: tls.caFile, log: ctx.log });
     ctx.defer(kubectlProxy.stop);
+    const goProxy = await startGoProxy({ dir, tls, upstreamUrl, upstreamCaFile: tls.caFile, token: "bench-any-token", log: ctx.log });
+    ctx.defer(goProxy.stop);
 
     const proxies = {
       direct: { pid: () => upstream.cpuSeconds(), note: "nginx (upstream)" },
       kubegate: { pid: () => cpuSeconds(gw.pid), note: "kubegate serve" },
       "kubegate 2 workers": { pid: () => gw2Pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0), note: "kubegate serve --data-workers 2 (all processes)" },
       "kubectl proxy": { pid: () => cpuSeconds(kubectlProxy.pid), note: "kubectl proxy" },
+      "go ReverseProxy": { pid: () => cpuSeconds(goProxy.pid), note: "bench/peers/go-proxy" },
       "nginx proxy_pass": { pid: () => nginxProxy.cpuSeconds(), note: "nginx (proxy)" },
     };
     const targets = [
@@ -112,6 +118,8 @@ export default {
       { via: "kubegate 2 workers", proto: "h2", url: `${gw2.dataUrl}${kubegatePath}`, headers: { authorization: `Bearer ${token2}` } },
       { via: "kubegate 2 workers", proto: "h1", url: `${gw2.dataUrl}${kubegatePath}`, headers: { authorization: `Bearer ${token2}` } },
       { via: "kubectl proxy", proto: "h1", url: `${kubectlProxy.url}${CONFIGMAP_PATH}` },
+      { via: "go ReverseProxy", proto: "h2", url: `${goProxy.url}${CONFIGMAP_PATH}` },
+      { via: "go ReverseProxy", proto: "h1", url: `${goProxy.url}${CONFIGMAP_PATH}` },
       { via: "nginx proxy_pass", proto: "h2", url: `https://127.0.0.1:${proxyPort}${CONFIGMAP_PATH}` },
       { via: "nginx proxy_pass", proto: "h1", url: `https://127.0.0.1:${proxyPort}${CONFIGMAP_PATH}` },
     ];
@@ -155,7 +163,14 @@ export default {
       const sameProto = row.proto === "HTTP/2" ? "nginx proxy_pass h2" : "nginx proxy_pass h1";
       row["x_kubectl_proxy"] = row["req/s"] / kubectlRate;
       row["x_nginx_proxy"] = row["req/s"] / best.get(sameProto)["req/s"];
+      const go = best.get(row.proto === "HTTP/2" ? "go ReverseProxy h2" : "go ReverseProxy h1");
+      row["x_go_per_core"] = row["req/proxy_cpu_s"] === undefined ? undefined : row["req/proxy_cpu_s"] / go["req/proxy_cpu_s"];
     }
+    const perCore = (key) => best.get(key)["req/proxy_cpu_s"];
+    const goTarget = (proto, target) => {
+      const ratio = perCore(`kubegate ${proto}`) / perCore(`go ReverseProxy ${proto}`);
+      return `${proto === "h2" ? "HTTP/2" : "HTTP/1.1"} ${ratio.toFixed(2)}× (target ≥ ${target}: ${ratio >= target ? "met" : "NOT met"})`;
+    };
     const kg = Math.max(...["kubegate h2", "kubegate h1", "kubegate 2 workers h2", "kubegate 2 workers h1"].map((k) => best.get(k)["req/s"]));
     const kgH1 = Math.max(best.get("kubegate h1")["req/s"], best.get("kubegate 2 workers h1")["req/s"]);
     return {
@@ -165,7 +180,9 @@ export default {
           `${load.warmup} warm-up requests before each measured run; ${load.rounds} round(s) over all rows, best kept. p50/p99 exact, from --log-file.`,
         `Upstream: nginx ${upstreamUrl}, 1 worker, TLS, a ${body.length}-byte ConfigMap (application/json). nginx proxy_pass: a second nginx, 1 worker, TLS (h2 + http/1.1) → upstream over HTTPS/1.1 keep-alive (64).`,
         "kubegate: `kubegate serve` child process, view grant, minted token, audit lines to its stderr log file, every request a stream on its pooled HTTP/2 session(s) to the upstream (which offers h2); kubectl proxy: plain HTTP on 127.0.0.1, token in its kubeconfig.",
-        "x_kubectl_proxy: req/s over kubectl proxy's (HTTP/1.1, its only mode); x_nginx_proxy: over nginx proxy_pass on the same protocol.",
+        "x_kubectl_proxy: req/s over kubectl proxy's (HTTP/1.1, its only mode); x_nginx_proxy: over nginx proxy_pass on the same protocol; x_go_per_core: requests per proxy CPU-second over the Go peer's, same protocol.",
+        "go ReverseProxy: bench/peers/go-proxy (Go 1.23 from bookworm-backports), TLS with h2 and http/1.1 in front, the bearer token set, a keep-alive TLS pool (HTTP/2 when the upstream offers it) behind; GOMAXPROCS is Go's default (every core).",
+        `Target kubegate (one process) per core vs the Go peer: ${goTarget("h2", 1.0)}, ${goTarget("h1", 0.8)}.`,
         "proxy_cpu_%: the proxy process (all threads; nginx: master + worker) during the measured run, % of one core; upstream_cpu_%: the upstream nginx.",
         "kubegate 2 workers: the same with --data-workers 2 (two data-plane processes sharing the port; CPU is all three processes).",
         `Target kubegate ≥ 1.5× kubectl proxy: HTTP/1.1 ${(kgH1 / kubectlRate).toFixed(2)}×, best protocol ${(kg / kubectlRate).toFixed(2)}× — ${kgH1 / kubectlRate >= 1.5 ? "met" : "NOT met"} on the like-for-like HTTP/1.1 row.`,

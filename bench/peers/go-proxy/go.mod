@@ -1,0 +1,3 @@
+module kubegate.dev/bench/go-proxy
+
+go 1.23
