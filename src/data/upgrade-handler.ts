@@ -72,6 +72,15 @@ export async function handleUpgrade(ctx: HandlerContext, req: IncomingMessage, s
   try {
     // Registered first: a user or cluster at its stream cap never opens an upstream connection.
     removeSession = ctx.sessions.add({ id: requestId, kind: "upgrade", cluster: admitted.cluster, claims: admitted.claims, info: admitted.info, cut });
+    // Registered before the wait, so a revocation meanwhile cuts it.
+    if (upstream.waitReady !== undefined) await upstream.waitReady(ctx.connectTimeoutMs);
+    if (socket.destroyed) {
+      // Gone while waiting: the client left, or a revocation cut it.
+      removeSession();
+      reason ??= "client closed the connection while the agent's tunnel was awaited";
+      finish();
+      return;
+    }
     proxyReq = upstream.request({
       method: req.method ?? "GET",
       path: admitted.target,

@@ -52,6 +52,11 @@ export interface Upstream {
    * when an agent cluster has no tunnel.
    */
   request(options: Http1RequestOptions & { timeout: number }): ClientRequest;
+  /**
+   * Resolves when `request` can open a connection (an agent's tunnel came up here), or
+   * rejects with its 503 after `timeoutMs`; absent: `request` can always try.
+   */
+  waitReady?(timeoutMs: number): Promise<void>;
   /** Ends the upstream's pooled connections; streams on them end with an error. */
   close(): void;
 }

@@ -55,6 +55,10 @@ export function tunnelUpstream(tunnels: TunnelRegistry): (route: MemberRoute) =>
       // stream per request is still correct.
       http1: request,
       request,
+      // Upgrades (exec, attach, port-forward) wait for a tunnel as ordinary requests do.
+      async waitReady(timeoutMs) {
+        if (!(await tunnels.waitFor(route.name, Math.min(TUNNEL_WAIT_MS, timeoutMs)))) throw agentOffline(route.name);
+      },
       // The registry owns tunnels; they outlive a route change of their cluster.
       close: () => undefined,
     };

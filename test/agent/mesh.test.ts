@@ -17,7 +17,7 @@ import { startAgent, type Agent } from "../../src/tunnel/agent.ts";
 import { credentialPath } from "../../src/tunnel/credential.ts";
 import { AGENT_VERSION_HEADER, DATA_PLANE_HEADER, DATA_PLANES_HEADER, HELD_TUNNELS_HEADER, TUNNEL_PATH, TUNNEL_PROTOCOL } from "../../src/tunnel/protocol.ts";
 import { MEMBER, startTestGateway, type TestGateway, type TestUser } from "../support/gateway.ts";
-import { http1Request } from "../support/raw-client.ts";
+import { http1Request, rawUpgrade } from "../support/raw-client.ts";
 import { startTcpBalancer, type TcpBalancer } from "../support/tcp-balancer.ts";
 import { until } from "../support/watch-streams.ts";
 
@@ -132,4 +132,60 @@ it("an agent follows a data plane joining the mesh, and every data plane serves 
   await until(async () => (await gw.admin.clusters.getCluster({ name: MEMBER })).cluster?.status?.message === "agent connected to 1 of 1 data plane", "the status to count one data plane", 5_000);
   expect((await gw.admin.clusters.getCluster({ name: MEMBER })).cluster?.status?.phase).toBe(ClusterPhase.READY);
   expect(await getVia(gw.dataUrl, token)).toBe(200);
+});
+
+/** A WebSocket exec of `cat` on the fake pod, as kubectl 1.30+ opens it. */
+const execUpgrade = (token: string) =>
+  rawUpgrade(gw.dataUrl, gw.caPem, {
+    path: `/clusters/${MEMBER}/api/v1/namespaces/default/pods/fake-pod/exec?command=cat&stdin=true&stdout=true`,
+    headers: [
+      ["Authorization", `Bearer ${token}`],
+      ["Connection", "Upgrade"],
+      ["Upgrade", "websocket"],
+      ["Sec-WebSocket-Version", "13"],
+      ["Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="],
+      ["Sec-WebSocket-Protocol", "v5.channel.k8s.io"],
+    ],
+    timeoutMs: 10_000,
+  });
+
+it("an exec that arrives while the agent is reconnecting waits for its tunnel instead of failing at once", async () => {
+  // exec is a create on pods/exec: an edit grant.
+  const token = await (await gw.user("carol", { role: "edit" })).token();
+  await agent!.stop();
+  await until(() => gw.kubegate.data!.tunnels.count(MEMBER) === 0, "the tunnel to close", 5_000);
+  const kubeconfig = await gw.member.gatewayKubeconfig();
+  const restart = () =>
+    startAgent({
+      gatewayUrl: `https://127.0.0.1:${lb.port}`,
+      gatewayCaPem: gw.caPem,
+      cluster: MEMBER,
+      stateDir: `${gw.dir}/agent-state`,
+      bootstrapToken: async () => undefined,
+      apiserver: { kubeconfig },
+      version: "test",
+      log: quiet,
+      initialBackoffMs: 50,
+      maxBackoffMs: 500,
+    });
+  const sent = Date.now();
+  const exec = execUpgrade(token);
+  await new Promise((r) => setTimeout(r, 300));
+  agent = await restart();
+  const answered = await exec;
+  try {
+    expect(answered.status, JSON.stringify(answered.headers)).toBe(101);
+    expect(Date.now() - sent).toBeLessThan(2_000);
+  } finally {
+    answered.destroy();
+  }
+
+  // With no agent at all, the wait ends in the 503 that names the cluster.
+  await agent.stop();
+  await until(() => gw.kubegate.data!.tunnels.count(MEMBER) === 0, "the tunnel to close", 5_000);
+  const waited = Date.now();
+  const refused = await execUpgrade(token);
+  refused.destroy();
+  expect(refused.status).toBe(503);
+  expect(Date.now() - waited).toBeGreaterThanOrEqual(1_900);
 });
