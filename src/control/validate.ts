@@ -6,6 +6,7 @@ import { createPrivateKey, X509Certificate } from "node:crypto";
 import { errors } from "../errors.ts";
 import { validateLabels } from "../kube/label-selector.ts";
 import { parseCaBundle } from "../tls/pki.ts";
+import { isDataPlaneId } from "../tunnel/protocol.ts";
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
@@ -36,13 +37,13 @@ export function maxLength(field: string, value: string, max: number): string {
   return value;
 }
 
-/** Subject and API-key names: printable, no control characters, bounded. */
 /** A data-plane id in the agent mesh: "" (no part in it) or up to 64 of [A-Za-z0-9._-]. */
 export function dataPlaneId(field: string, value: string): string {
-  if (value !== "" && !/^[A-Za-z0-9._-]{1,64}$/.test(value)) throw errors.invalid(field, "must be at most 64 letters, digits, '.', '_' or '-'");
+  if (value !== "" && !isDataPlaneId(value)) throw errors.invalid(field, "must be at most 64 letters, digits, '.', '_' or '-'");
   return value;
 }
 
+/** Subject and API-key names: printable, no control characters, bounded. */
 export function subjectName(field: string, value: string): string {
   if (value.trim() === "") throw errors.invalid(field, "is required");
   maxLength(field, value, LIMITS.subject);

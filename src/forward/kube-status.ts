@@ -94,13 +94,18 @@ export function writeStatus(res: ServerResponse | Http2ServerResponse, err: Data
   res.end(body);
 }
 
+/** Header lines of a hand-written HTTP/1.1 response head, each ending in CRLF. */
+export const headerLines = (headers: Record<string, string>) =>
+  Object.entries(headers)
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join("");
+
 /** Answers an upgrade request on its raw socket with a Status and closes the connection. */
 export function writeStatusToSocket(socket: Duplex, err: DataPathError, headers: Record<string, string> = {}): void {
   const body = JSON.stringify(statusBody(err));
   const reason = kinds[err.kind].reason;
-  const extra = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join("");
   socket.end(
     `HTTP/1.1 ${err.status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
-      `cache-control: no-store\r\nconnection: close\r\n${extra}\r\n${body}`,
+      `cache-control: no-store\r\nconnection: close\r\n${headerLines(headers)}\r\n${body}`,
   );
 }

@@ -8,7 +8,7 @@ import type { IncomingMessage } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import type { Duplex } from "node:stream";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { DataPathError, writeStatus, writeStatusToSocket } from "../forward/kube-status.ts";
+import { DataPathError, headerLines, writeStatus, writeStatusToSocket } from "../forward/kube-status.ts";
 import type { View } from "../sync/view.ts";
 import type { ErrorKind } from "../errors.ts";
 import type { Logger } from "../log.ts";
@@ -126,8 +126,7 @@ export function handleAgentUpgrade(opts: AgentEndpointsOptions, req: IncomingMes
   (socket as { setTimeout?: (ms: number) => void }).setTimeout?.(0);
   // HTTP/2 takes over the TLS socket's native handle: a write still in flight there when
   // it does trips an assertion inside Node, so the 101 must be flushed first.
-  const meshHeaders = Object.entries(mesh).map(([name, value]) => `${name}: ${value}\r\n`).join("");
-  socket.write(`HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: ${TUNNEL_PROTOCOL}\r\n${AGENT_CLUSTER_HEADER}: ${cluster}\r\n${meshHeaders}\r\n`, (err) => {
+  socket.write(`HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: ${TUNNEL_PROTOCOL}\r\n${AGENT_CLUSTER_HEADER}: ${cluster}\r\n${headerLines(mesh)}\r\n`, (err) => {
     if (err) socket.destroy();
     else opts.tunnels.adopt(socket, head, { cluster, credentialHash: hash, agentVersion, mesh: held !== undefined });
   });

@@ -117,9 +117,10 @@ export function createTunnelRegistry(opts: TunnelOptions): TunnelRegistry {
     });
   };
 
-  const refresh = setInterval(() => {
+  const reportAll = () => {
     for (const cluster of tunnels.keys()) void report(cluster);
-  }, refreshMs);
+  };
+  const refresh = setInterval(reportAll, refreshMs);
   refresh.unref();
   /** Callers of waitFor, per cluster, woken when a tunnel of it comes up. */
   const waiters = new Map<string, Set<() => void>>();
@@ -227,9 +228,7 @@ export function createTunnelRegistry(opts: TunnelOptions): TunnelRegistry {
       dataPlanes = ids;
       for (const list of tunnels.values()) for (const t of list) tell(t, ids);
     },
-    reportAll() {
-      for (const cluster of tunnels.keys()) void report(cluster);
-    },
+    reportAll,
     connect(cluster) {
       const session = this.session(cluster);
       if (session === undefined) return undefined;
