@@ -231,6 +231,8 @@ export function syncService(deps: ControlDeps): ServiceImpl<typeof DataPlaneSync
       requireDataPlane(ctx);
       if (req.reports.length > 1000) throw errors.invalid("reports", "at most 1000 per call");
       const now = clock();
+      // The size of the mesh, read once per call for the READY messages.
+      let planes: number | undefined;
       for (const r of req.reports) {
         const phase = phaseFromProto(r.phase);
         if (phase === undefined) throw errors.invalid("reports.phase", "must be READY, OFFLINE or UNKNOWN");
@@ -242,7 +244,7 @@ export function syncService(deps: ControlDeps): ServiceImpl<typeof DataPlaneSync
           const holders = await store.dataPlanes.setTunnel(r.cluster, dataPlane, phase === "READY");
           if (phase !== "READY" && holders > 0) continue;
           if (phase === "READY") {
-            const planes = (await store.dataPlanes.list()).length;
+            planes ??= (await store.dataPlanes.list()).length;
             message = `agent connected to ${holders} of ${planes} data plane${planes === 1 ? "" : "s"}`;
           }
         }

@@ -32,14 +32,11 @@ export function createDataPlanesRepository({ db, mutate }: StoreContext): Store[
   return {
     join: (id, replica, stream, at) =>
       mutate(async (trx, emit) => {
-        const seen = await trx.updateTable("data_planes").set({ replica, stream, seen_at: toMs(at) }).where("id", "=", id).executeTakeFirst();
-        if (seen.numUpdatedRows > 0n) return;
-        const added = await trx
-          .insertInto("data_planes")
-          .values({ id, replica, stream, seen_at: toMs(at) })
-          .onConflict((oc) => oc.column("id").doUpdateSet({ replica, stream, seen_at: toMs(at) }))
-          .executeTakeFirst();
+        const row = { replica, stream, seen_at: toMs(at) };
+        const added = await trx.insertInto("data_planes").values({ id, ...row }).onConflict((oc) => oc.column("id").doNothing()).executeTakeFirst();
+        // Only a new member changes the set; a known one just takes the new stream.
         if ((added.numInsertedOrUpdatedRows ?? 0n) > 0n) emit("data_plane", id);
+        else await trx.updateTable("data_planes").set(row).where("id", "=", id).execute();
       }),
 
     async touch(id, stream, at) {
