@@ -2,7 +2,7 @@
 /**
  * Runs kubegate's benchmark suites: every bench/suites/*.mjs module exporting
  * { name, description, run(ctx) }. `run` returns rows (plain objects, one table row each)
- * or { rows, notes }. Tables go to stdout, progress to stderr, and everything to
+ * or { rows, notes, tables } (tables: more [{ title, rows }] printed after the first). Tables go to stdout, progress to stderr, and everything to
  * bench/results/latest.json.
  *
  *   npm run bench                      all suites
@@ -129,11 +129,12 @@ async function main() {
     // Other work on the machine skews every number: record how busy it was.
     const loadavg = os.loadavg().map((l) => Math.round(l * 100) / 100);
     if (loadavg[0] > 0.5) log(`the machine is busy (load average ${loadavg.join(" ")}): numbers will be lower and noisier`);
-    const entry = { name: suite.name, description: suite.description, startedAt: new Date().toISOString(), loadavgBefore: loadavg, seconds: 0, rows: [], notes: [] };
+    const entry = { name: suite.name, description: suite.description, startedAt: new Date().toISOString(), loadavgBefore: loadavg, seconds: 0, rows: [], tables: [], notes: [] };
     try {
       const result = await suite.run(ctx);
       entry.rows = Array.isArray(result) ? result : (result?.rows ?? []);
       entry.notes = Array.isArray(result) ? [] : (result?.notes ?? []);
+      entry.tables = Array.isArray(result) ? [] : (result?.tables ?? []);
     } catch (err) {
       failed++;
       entry.error = err instanceof Error ? (err.stack ?? err.message) : String(err);
@@ -145,6 +146,7 @@ async function main() {
     report.suites.push(entry);
     process.stdout.write(`\n== ${suite.name} — ${suite.description} (${entry.seconds} s, load average before ${loadavg[0]})\n\n`);
     process.stdout.write(entry.error ? `FAILED: ${entry.error.split("\n")[0]}\n` : formatTable(entry.rows));
+    for (const t of entry.error ? [] : entry.tables) process.stdout.write(`\n${t.title}\n\n${formatTable(t.rows)}`);
     for (const note of entry.notes) process.stdout.write(`  ${note}\n`);
   }
   report.finishedAt = new Date().toISOString();

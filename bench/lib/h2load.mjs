@@ -13,8 +13,9 @@ import { summarize } from "./stats.mjs";
  * is an array is sent once per value (e.g. one Impersonate-Group per group). `probe()` (optional) is
  * read just before and after, e.g. a server's CPU seconds. Resolves to
  * { reqPerSec, seconds, succeeded, failed, errored, status2xx, latencyMs: summarize(), probe: {start, end} }.
+ * `cpu` (a CPU number) pins h2load to that core with taskset.
  */
-export async function runH2load({ url, requests, clients, streams, h1 = false, headers = {}, logFile, timeoutMs = 120_000, probe, log = () => {} }) {
+export async function runH2load({ url, requests, clients, streams, h1 = false, headers = {}, logFile, timeoutMs = 120_000, probe, cpu, log = () => {} }) {
   const h2load = ensureCommand("h2load", "nghttp2-client", log);
   const args = ["-n", String(requests), "-c", String(clients), "-m", String(streams), "-t", "1"];
   if (h1) args.push("--h1");
@@ -22,7 +23,7 @@ export async function runH2load({ url, requests, clients, streams, h1 = false, h
   if (logFile !== undefined) args.push("--log-file", logFile);
   args.push(url);
   const start = probe?.();
-  const proc = spawnChild(h2load, args);
+  const proc = cpu === undefined ? spawnChild(h2load, args) : spawnChild(ensureCommand("taskset", "util-linux", log), ["-c", String(cpu), h2load, ...args]);
   const timer = setTimeout(() => void proc.stop("SIGKILL"), timeoutMs);
   const code = await proc.exited;
   clearTimeout(timer);

@@ -11,11 +11,19 @@ import { join } from "node:path";
 import { createUser, registerDirect, startGateway, waitForRoute } from "../lib/gateway.mjs";
 import { startGoProxy } from "../lib/go-proxy.mjs";
 import { runH2load } from "../lib/h2load.mjs";
+import { runOpenLoop } from "../lib/open-loop.mjs";
 import { startKubectlProxy } from "../lib/kubectl-proxy.mjs";
 import { proxyServer, startNginx, staticServer } from "../lib/nginx.mjs";
 import { freePort } from "../lib/ports.mjs";
 import { childPids, cpuSeconds } from "../lib/proc.mjs";
 import { writeServingCert } from "../lib/tls-files.mjs";
+
+/** `KUBEGATE_BENCH_CPU_PROF=<dir>`: only kubegate's row of one protocol (`KUBEGATE_BENCH_CPU_PROF_PROTO`, h2 or h1), under --cpu-prof. */
+const PROFILE_DIR = process.env["KUBEGATE_BENCH_CPU_PROF"] || undefined;
+const PROFILE_PROTO = process.env["KUBEGATE_BENCH_CPU_PROF_PROTO"] === "h1" ? "h1" : "h2";
+
+/** #13's light-load latency: requests per second and how many are measured. */
+const LATENCY = { rate: 100, count: (quick) => (quick ? 300 : 2_000) };
 
 export const CONFIGMAP_PATH = "/api/v1/namespaces/default/configmaps/bench";
 
@@ -51,12 +59,25 @@ async function startTokenKubectlProxy(dir, { serverUrl, caFile, log }) {
   return startKubectlProxy({ kubeconfig, stderrFile: join(dir, "kubectl-proxy.log"), log });
 }
 
+/** The profile run: kubegate's row of one protocol, more requests, no peers; the profile is written when kubegate exits. */
+async function profileRun(ctx, { dir, load, upstream, gw, url, token }) {
+  const common = { url, clients: load.clients, streams: PROFILE_PROTO === "h2" ? load.h2Streams : 1, h1: PROFILE_PROTO === "h1", headers: { authorization: `Bearer ${token}` }, log: ctx.log };
+  ctx.log(`proxy: PROFILE RUN of kubegate ${PROFILE_PROTO} into ${PROFILE_DIR}`);
+  await runH2load({ ...common, requests: load.warmup, timeoutMs: 60_000 });
+  const r = await runH2load({ ...common, requests: load.requests, logFile: join(dir, "h2load.log"), timeoutMs: 300_000, probe: () => ({ proxy: cpuSeconds(gw.pid), upstream: upstream.cpuSeconds(), at: performance.now() }) });
+  const proxySeconds = r.probe.end.proxy - r.probe.start.proxy;
+  return {
+    rows: [{ via: "kubegate (under --cpu-prof)", proto: PROFILE_PROTO === "h2" ? "HTTP/2" : "HTTP/1.1", "req/s": r.reqPerSec, p50_ms: r.latencyMs.p50, p99_ms: r.latencyMs.p99, "req/proxy_cpu_s": load.requests / proxySeconds }],
+    notes: [`PROFILE RUN: the .cpuprofile is written to ${PROFILE_DIR} when kubegate exits; summarise it with \`node bench/lib/cpu-profile.mjs <file>\`. Not a number for the table.`],
+  };
+}
+
 export default {
   name: "proxy",
   description: "small GETs (1 KB ConfigMap from nginx): direct, kubegate, kubectl proxy, Go ReverseProxy, nginx proxy_pass; req/s, p50/p99, CPU per request",
   async run(ctx) {
     const quick = ctx.quick;
-    const load = { requests: quick ? 3_000 : 10_000, warmup: quick ? 500 : 2_000, clients: 32, h2Streams: 10, rounds: 1 };
+    const load = { requests: PROFILE_DIR ? 30_000 : quick ? 3_000 : 10_000, warmup: quick ? 500 : 10_000, clients: 32, h2Streams: 10, rounds: quick ? 1 : 3 };
     const dir = await ctx.tempDir("kubegate-bench-proxy-");
     const tls = await writeServingCert(dir);
     const body = configMapJson(1024);
@@ -82,7 +103,7 @@ export default {
     const upstreamUrl = `https://127.0.0.1:${upstreamPort}`;
 
     ctx.log("proxy: starting kubegate serve and kubectl proxy");
-    const gw = await startGateway();
+    const gw = await startGateway({}, PROFILE_DIR ? { env: { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${PROFILE_DIR}` } } : {});
     ctx.defer(gw.stop);
     await registerDirect(gw, "bench", { serverUrl: upstreamUrl, caPem: tls.caPem, bearer: "bench-any-token" });
     const user = await createUser(gw, { name: "bench-user", cluster: "bench", role: "view" });
@@ -90,6 +111,7 @@ export default {
     const kubegatePath = `/clusters/bench${CONFIGMAP_PATH}`;
     const check = await waitForRoute(gw, "bench", CONFIGMAP_PATH, token);
     if (check.body !== body) throw new Error(`kubegate returned another body than nginx's: ${check.body.slice(0, 200)}`);
+    if (PROFILE_DIR) return profileRun(ctx, { dir, load, upstream, gw, url: `${gw.dataUrl}${kubegatePath}`, token });
     // The same data plane as two worker processes (--data-workers 2), one per core here.
     const gw2 = await startGateway({ "data-workers": "2" });
     ctx.defer(gw2.stop);
@@ -107,6 +129,8 @@ export default {
       kubegate: { pid: () => cpuSeconds(gw.pid), note: "kubegate serve" },
       "kubegate 2 workers": { pid: () => gw2Pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0), note: "kubegate serve --data-workers 2 (all processes)" },
       "kubectl proxy": { pid: () => cpuSeconds(kubectlProxy.pid), note: "kubectl proxy" },
+      "kubegate, h2load pinned": { pid: () => cpuSeconds(gw.pid), note: "kubegate serve; h2load on CPU 1 (taskset)" },
+      "kubegate 2 workers, h2load pinned": { pid: () => gw2Pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0), note: "kubegate serve --data-workers 2; h2load on CPU 1 (taskset)" },
       "go ReverseProxy": { pid: () => cpuSeconds(goProxy.pid), note: "bench/peers/go-proxy" },
       "nginx proxy_pass": { pid: () => nginxProxy.cpuSeconds(), note: "nginx (proxy)" },
     };
@@ -117,6 +141,9 @@ export default {
       { via: "kubegate", proto: "h1", url: `${gw.dataUrl}${kubegatePath}`, headers: { authorization: `Bearer ${token}` } },
       { via: "kubegate 2 workers", proto: "h2", url: `${gw2.dataUrl}${kubegatePath}`, headers: { authorization: `Bearer ${token2}` } },
       { via: "kubegate 2 workers", proto: "h1", url: `${gw2.dataUrl}${kubegatePath}`, headers: { authorization: `Bearer ${token2}` } },
+      // #13: two workers against one when the load generator keeps to one core (the workers and nginx may use both).
+      { via: "kubegate, h2load pinned", proto: "h2", url: `${gw.dataUrl}${kubegatePath}`, headers: { authorization: `Bearer ${token}` }, cpu: 1 },
+      { via: "kubegate 2 workers, h2load pinned", proto: "h2", url: `${gw2.dataUrl}${kubegatePath}`, headers: { authorization: `Bearer ${token2}` }, cpu: 1 },
       { via: "kubectl proxy", proto: "h1", url: `${kubectlProxy.url}${CONFIGMAP_PATH}` },
       { via: "go ReverseProxy", proto: "h2", url: `${goProxy.url}${CONFIGMAP_PATH}` },
       { via: "go ReverseProxy", proto: "h1", url: `${goProxy.url}${CONFIGMAP_PATH}` },
@@ -131,7 +158,7 @@ export default {
       for (const t of targets) {
         const key = `${t.via} ${t.proto}`;
         ctx.log(`proxy: round ${round}/${load.rounds}: ${key}`);
-        const common = { url: t.url, clients: load.clients, streams: t.proto === "h2" ? load.h2Streams : 1, h1: t.proto === "h1", headers: t.headers ?? {}, log: ctx.log };
+        const common = { url: t.url, clients: load.clients, streams: t.proto === "h2" ? load.h2Streams : 1, h1: t.proto === "h1", headers: t.headers ?? {}, cpu: t.cpu, log: ctx.log };
         await runH2load({ ...common, requests: load.warmup, timeoutMs: 60_000 });
         const cpu = proxies[t.via].pid;
         const r = await runH2load({
@@ -171,10 +198,41 @@ export default {
       const ratio = perCore(`kubegate ${proto}`) / perCore(`go ReverseProxy ${proto}`);
       return `${proto === "h2" ? "HTTP/2" : "HTTP/1.1"} ${ratio.toFixed(2)}× (target ≥ ${target}: ${ratio >= target ? "met" : "NOT met"})`;
     };
+    const pinnedRatio = best.get("kubegate 2 workers, h2load pinned h2")["req/s"] / best.get("kubegate, h2load pinned h2")["req/s"];
+
+    // Latency at a light load: 100 requests a second, open loop, direct and through kubegate.
+    const latency = [];
+    for (const proto of ["h2", "h1"]) {
+      const by = {};
+      for (const [via, url, headers, caPem] of [
+        ["direct", `${upstreamUrl}${CONFIGMAP_PATH}`, {}, tls.caPem],
+        ["kubegate", `${gw.dataUrl}${kubegatePath}`, { authorization: `Bearer ${token}` }, gw.caPem],
+      ]) {
+        ctx.log(`proxy: ${LATENCY.rate} req/s open loop, ${LATENCY.count(quick)} requests: ${via} ${proto}`);
+        const r = await runOpenLoop({ url, caPem, headers, proto, rate: LATENCY.rate, count: LATENCY.count(quick), warmup: LATENCY.rate });
+        if (r.failed > 0) throw new Error(`${via} ${proto} at ${LATENCY.rate} req/s: ${r.failed} requests failed`);
+        by[via] = r;
+      }
+      const added = (p) => by.kubegate.latencyMs[p] - by.direct.latencyMs[p];
+      latency.push({
+        proto: proto === "h2" ? "HTTP/2" : "HTTP/1.1",
+        direct_p50_ms: by.direct.latencyMs.p50,
+        direct_p99_ms: by.direct.latencyMs.p99,
+        kubegate_p50_ms: by.kubegate.latencyMs.p50,
+        kubegate_p99_ms: by.kubegate.latencyMs.p99,
+        added_p50_ms: added("p50"),
+        added_p99_ms: added("p99"),
+        late_sends: by.direct.late + by.kubegate.late,
+      });
+    }
+    const latencyVerdict = latency
+      .map((l) => `${l.proto} +${l.added_p50_ms.toFixed(2)} ms p50 (≤ 1: ${l.added_p50_ms <= 1 ? "met" : "NOT met"}), +${l.added_p99_ms.toFixed(2)} ms p99 (≤ 5: ${l.added_p99_ms <= 5 ? "met" : "NOT met"})`)
+      .join("; ");
     const kg = Math.max(...["kubegate h2", "kubegate h1", "kubegate 2 workers h2", "kubegate 2 workers h1"].map((k) => best.get(k)["req/s"]));
     const kgH1 = Math.max(best.get("kubegate h1")["req/s"], best.get("kubegate 2 workers h1")["req/s"]);
     return {
       rows,
+      tables: [{ title: `added latency at ${LATENCY.rate} req/s (open loop)`, rows: latency }],
       notes: [
         `h2load -n ${load.requests} -c ${load.clients} -t 1, -m ${load.h2Streams} for HTTP/2 (${load.clients * load.h2Streams} in flight) and --h1 -m 1 for HTTP/1.1 (${load.clients} in flight); ` +
           `${load.warmup} warm-up requests before each measured run; ${load.rounds} round(s) over all rows, best kept. p50/p99 exact, from --log-file.`,
@@ -185,6 +243,8 @@ export default {
         `Target kubegate (one process) per core vs the Go peer: ${goTarget("h2", 1.0)}, ${goTarget("h1", 0.8)}.`,
         "proxy_cpu_%: the proxy process (all threads; nginx: master + worker) during the measured run, % of one core; upstream_cpu_%: the upstream nginx.",
         "kubegate 2 workers: the same with --data-workers 2 (two data-plane processes sharing the port; CPU is all three processes).",
+        `h2load pinned: h2load under taskset -c 1, kubegate and nginx unpinned. Target --data-workers 2 ≥ 1.6× one worker's req/s: ${pinnedRatio.toFixed(2)}× (${pinnedRatio >= 1.6 ? "met" : "NOT met"}).`,
+        `Latency: ${LATENCY.count(quick)} GETs at ${LATENCY.rate}/s, open loop from the bench process (one HTTP/2 session; HTTP/1.1 keep-alive, up to 8 sockets), after ${LATENCY.rate} unmeasured; added = kubegate − direct. Target p50 ≤ 1 ms, p99 ≤ 5 ms over direct: ${latencyVerdict}.`,
         `Target kubegate ≥ 1.5× kubectl proxy: HTTP/1.1 ${(kgH1 / kubectlRate).toFixed(2)}×, best protocol ${(kg / kubectlRate).toFixed(2)}× — ${kgH1 / kubectlRate >= 1.5 ? "met" : "NOT met"} on the like-for-like HTTP/1.1 row.`,
       ],
     };
