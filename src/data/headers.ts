@@ -20,17 +20,23 @@ const WEBSOCKET_BEARER_PREFIX = "base64url.bearer.authorization.k8s.io";
 
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
+function hasIdentityPrefix(name: string): boolean {
+  for (const prefix of CLIENT_IDENTITY_PREFIXES) if (name.startsWith(prefix)) return true;
+  return false;
+}
+
 /** Removes what a client must never pass to a member; returns a new map. */
 export function sanitizeRequestHeaders(headers: HeaderMap, opts: { keepUpgrade: boolean }): Record<string, string | string[]> {
   const listed = connectionTokens(lookupHeader(headers, "connection"));
   const upgrade = opts.keepUpgrade ? lookupHeader(headers, "upgrade") : [];
   const out: Record<string, string | string[]> = {};
-  for (const [key, value] of Object.entries(headers)) {
+  for (const key in headers) {
+    const value = headers[key];
     if (value === undefined) continue;
     const name = key.toLowerCase();
     if (name.startsWith(":")) continue;
     if (HOP_BY_HOP.has(name) || CLIENT_CREDENTIALS.has(name)) continue;
-    if (CLIENT_IDENTITY_PREFIXES.some((p) => name.startsWith(p))) continue;
+    if (hasIdentityPrefix(name)) continue;
     if (listed.has(name)) continue;
     if (name === "sec-websocket-protocol") {
       const kept = stripWebSocketBearer(value);

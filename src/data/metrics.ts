@@ -10,6 +10,17 @@ function labels(obj: Record<string, string>): string {
   return parts.length === 0 ? "" : `{${parts.join(",")}}`;
 }
 
+/** Label strings by their raw values: a request's labels repeat, and escaping them each time costs. */
+function labelCache(): (values: string[], build: () => string) => string {
+  const cache = new Map<string, string>();
+  return (values, build) => {
+    const raw = values.join("\u0000");
+    let out = cache.get(raw);
+    if (out === undefined) cache.set(raw, (out = build()));
+    return out;
+  };
+}
+
 export interface Metrics {
   observeRequest(cluster: string, verb: string, code: number, seconds: number): void;
   render(gauges: {
@@ -25,11 +36,14 @@ export interface Metrics {
 export function createMetrics(): Metrics {
   const requests = new Map<string, number>();
   const latency = new Map<string, { buckets: number[]; sum: number; count: number }>();
+  const requestLabels = labelCache();
+  const latencyLabels = labelCache();
   return {
     observeRequest(cluster, verb, code, seconds) {
-      const key = labels({ cluster, verb, code: String(code) });
+      const status = String(code);
+      const key = requestLabels([cluster, verb, status], () => labels({ cluster, verb, code: status }));
       requests.set(key, (requests.get(key) ?? 0) + 1);
-      const lkey = labels({ cluster, verb });
+      const lkey = latencyLabels([cluster, verb], () => labels({ cluster, verb }));
       let h = latency.get(lkey);
       if (h === undefined) latency.set(lkey, (h = { buckets: BUCKETS.map(() => 0), sum: 0, count: 0 }));
       for (let i = 0; i < BUCKETS.length; i++) if (seconds <= BUCKETS[i]!) h.buckets[i]!++;
