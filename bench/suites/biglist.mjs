@@ -17,9 +17,12 @@ import { median } from "../lib/stats.mjs";
 import { writeServingCert } from "../lib/tls-files.mjs";
 
 const LIST_PATH = "/api/v1/namespaces/default/configmaps";
+/** `KUBEGATE_BENCH_CPU_PROF=<dir>`: only kubegate's rows of one protocol (`KUBEGATE_BENCH_CPU_PROF_PROTO`, h2 or h1), under --cpu-prof. */
+const PROFILE_DIR = process.env["KUBEGATE_BENCH_CPU_PROF"] || undefined;
+const PROFILE_PROTO = process.env["KUBEGATE_BENCH_CPU_PROF_PROTO"] === "h1" ? "h1" : "h2";
 
 /** Writes a ConfigMapList of about `bytes` bytes (items of ~1 KB); resolves to its exact size. */
-async function writeConfigMapList(file, bytes) {
+export async function writeConfigMapList(file, bytes) {
   const out = createWriteStream(file);
   let size = 0;
   const write = async (text) => {
@@ -75,7 +78,7 @@ export default {
     const servedFiles = { [LIST_PATH]: listFile, [`${LIST_PATH}/probe`]: probeFile };
     const nginx = await startNginx({ dir: join(dir, "nginx"), servers: [staticServer({ port, tls, files: servedFiles })], ports: [port], log: ctx.log });
     ctx.defer(nginx.stop);
-    const gw = await startGateway();
+    const gw = await startGateway({}, PROFILE_DIR ? { env: { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${PROFILE_DIR}` } } : {});
     ctx.defer(gw.stop);
     await registerDirect(gw, "bench", { serverUrl: `https://127.0.0.1:${port}`, caPem: tls.caPem, bearer: "bench-any-token" });
     const user = await createUser(gw, { name: "lister", cluster: "bench", role: "view" });
@@ -83,12 +86,13 @@ export default {
     await waitForRoute(gw, "bench", `${LIST_PATH}/probe`, token);
     const gwCaFile = join(gw.dataDir, "ca.crt");
 
-    const targets = [
+    let targets = [
       { via: "direct", http: "h2", url: `https://127.0.0.1:${port}${LIST_PATH}`, caFile: tls.caFile },
       { via: "kubegate", http: "h2", url: `${gw.dataUrl}/clusters/bench${LIST_PATH}`, caFile: gwCaFile, headers: { authorization: `Bearer ${token}` } },
       { via: "direct", http: "h1", url: `https://127.0.0.1:${port}${LIST_PATH}`, caFile: tls.caFile },
       { via: "kubegate", http: "h1", url: `${gw.dataUrl}/clusters/bench${LIST_PATH}`, caFile: gwCaFile, headers: { authorization: `Bearer ${token}` } },
     ];
+    if (PROFILE_DIR) targets = targets.filter((t) => t.http === PROFILE_PROTO);
     // One unmeasured pass: first-use costs (JIT, pools, heap growth) are not the steady state.
     ctx.log("biglist: warm-up pass");
     for (const t of targets) await download(curl, t);
@@ -148,6 +152,7 @@ export default {
       };
     });
     const kg = rows.filter((r) => r.via === "kubegate");
+    if (PROFILE_DIR) return { rows, notes: [`PROFILE RUN: the .cpuprofile is written to ${PROFILE_DIR} when kubegate exits; summarise it with \`node bench/lib/cpu-profile.mjs <file>\`. Not a number for the table.`] };
     return {
       rows,
       notes: [

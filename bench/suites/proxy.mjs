@@ -77,7 +77,7 @@ export default {
   description: "small GETs (1 KB ConfigMap from nginx): direct, kubegate, kubectl proxy, Go ReverseProxy, nginx proxy_pass; req/s, p50/p99, CPU per request",
   async run(ctx) {
     const quick = ctx.quick;
-    const load = { requests: PROFILE_DIR ? 30_000 : quick ? 3_000 : 10_000, warmup: quick ? 500 : 10_000, clients: 32, h2Streams: 10, rounds: quick ? 1 : 3 };
+    const load = { requests: PROFILE_DIR ? 30_000 : quick ? 3_000 : 10_000, warmup: quick ? 500 : 30_000, clients: 32, h2Streams: 10, rounds: quick ? 1 : 3 };
     const dir = await ctx.tempDir("kubegate-bench-proxy-");
     const tls = await writeServingCert(dir);
     const body = configMapJson(1024);
