@@ -257,3 +257,8 @@ async function startGateway(member: Member, opts: GatewayOptions): Promise<Membe
 }
 
 export { timestampFromDate };
+
+/** The id (`jti`) of a kubegate token, which the member sees as the extra kubegate.dev/token-id. */
+export function tokenIdOf(token: string): string {
+  return (JSON.parse(Buffer.from(token.split(".")[1] ?? "", "base64url").toString("utf8")) as { jti: string }).jti;
+}
