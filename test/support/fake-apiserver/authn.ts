@@ -7,7 +7,8 @@
  *    CN that CA signed), makes X-Remote-User, X-Remote-Group and X-Remote-Extra-* count.
  *    Extra keys are lowercased and then percent-decoded, as the apiserver does. Without
  *    such a certificate the headers are ignored and the next authenticator decides; a
- *    certificate of that CA with a CN not allowed is an error (401 unless another succeeds).
+ *    certificate of that CA with a CN not allowed is an error: 401 unless a later
+ *    authenticator succeeds (kube-apiserver's union tries every one).
  * 2. A client certificate that chains to the client CA (CN = user, O = groups).
  * 3. A bearer token from a table. A bearer token that is present but unknown is a 401 even
  *    when anonymous access would do.
@@ -69,10 +70,10 @@ function unescapeExtraKey(key: string): string {
   }
 }
 
-function fromRequestHeaders(cfg: RequestHeaderConfig, cert: X509Certificate, headers: Record<string, string | string[]>): UserInfo | undefined {
+function fromRequestHeaders(cfg: RequestHeaderConfig, cert: X509Certificate, headers: Record<string, string | string[]>): UserInfo | "not allowed" | undefined {
   if (!chainsTo(cert, cfg.cas)) return undefined;
   const cn = identityFromCert(cert).user;
-  if (cfg.allowedNames.length > 0 && !cfg.allowedNames.includes(cn)) throw unauthorized();
+  if (cfg.allowedNames.length > 0 && !cfg.allowedNames.includes(cn)) return "not allowed";
   const name = cfg.usernameHeaders.map((h) => headerValues(headers, h.toLowerCase())[0] ?? "").find((v) => v !== "");
   if (name === undefined) return undefined;
   const groups = cfg.groupHeaders.flatMap((h) => headerValues(headers, h.toLowerCase()));
@@ -106,15 +107,15 @@ export function peerCertificateCn(socket: TLSSocket): string | undefined {
  */
 export function authenticate(headers: Record<string, string | string[]>, socket: TLSSocket, a: Authenticators): { user: UserInfo; by: AuthenticatedBy } | undefined {
   const cert = peerCertificate(socket);
-  if (cert !== undefined && a.requestHeader !== undefined) {
-    const user = fromRequestHeaders(a.requestHeader, cert, headers);
-    if (user !== undefined) return { user, by: "requestheader" };
-  }
+  const fromHeaders = cert === undefined || a.requestHeader === undefined ? undefined : fromRequestHeaders(a.requestHeader, cert, headers);
+  if (fromHeaders !== undefined && fromHeaders !== "not allowed") return { user: fromHeaders, by: "requestheader" };
   if (cert !== undefined && chainsTo(cert, a.clientCas)) {
     const { user, groups } = identityFromCert(cert);
     if (user) return { user: withImpliedGroups({ name: user, groups }), by: "x509" };
   }
   const authorization = headerValues(headers, "authorization")[0];
+  // Every authenticator failed, one of them with an error: no anonymous access then.
+  if (authorization === undefined && fromHeaders === "not allowed") throw unauthorized();
   if (authorization !== undefined) {
     const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
     const entry = m ? a.tokens.get(m[1]!) : undefined;
