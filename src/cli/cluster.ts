@@ -189,7 +189,7 @@ export const runCluster = dispatch(
       });
       process.stdout.write(
         result(format, toJson(RegisterClusterResponseSchema, res), () => {
-          const registered = `cluster ${name} registered (${values.agent ? "agent" : "direct"} mode, identity ${identityName(identityMode)})\n`;
+          const registered = `cluster ${name} registered (${values.agent ? "agent" : "direct"} mode${frontProxy ? ", front-proxy identity" : ""})\n`;
           if (res.agentBootstrapToken === "") return registered;
           return (
             registered +
