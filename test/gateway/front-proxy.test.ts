@@ -15,7 +15,7 @@ import { createLogger } from "../../src/log.ts";
 import { startAgent } from "../../src/tunnel/agent.ts";
 import { startTestGateway, tokenIdOf, type TestGateway, type TestUser } from "../support/gateway.ts";
 import { FRONT_PROXY_CLIENT } from "../support/kube-apiserver.ts";
-import { KUBECTL, clientEnv, hasFile, requireProgram, run, stream } from "../support/programs.ts";
+import { KUBECTL, clientEnv, hasFile, kubectlWatchSeesPatch, requireProgram, run } from "../support/programs.ts";
 import { http1Request, rawRequest } from "../support/raw-client.ts";
 
 const enabled = requireProgram(hasFile(KUBECTL), "kubectl 1.32 (/usr/bin/kubectl)");
@@ -84,14 +84,7 @@ describe.runIf(enabled).each(["direct", "agent"] as const)("front-proxy identity
 
   it("a watch streams changes, and exec round-trips bytes", async () => {
     await kubectl(["create", "configmap", "watched", "--from-literal=v=1"]);
-    const w = stream(KUBECTL, ["get", "configmap", "watched", "-w", "-o", "custom-columns=NAME:.metadata.name,V:.data.v", "--no-headers"], clientEnv(kubeconfig, home));
-    try {
-      await w.waitFor((lines) => lines.some((l) => /watched\s+1/.test(l)));
-      await kubectl(["patch", "configmap", "watched", "-p", '{"data":{"v":"2"}}']);
-      await w.waitFor((lines) => lines.some((l) => /watched\s+2/.test(l)));
-    } finally {
-      await w.stop();
-    }
+    await kubectlWatchSeesPatch(clientEnv(kubeconfig, home), "watched");
     gw.fake.clearRequests();
     const cat = await kubectl(["exec", "-i", "fake-pod", "--", "cat"], "front proxy bytes\n");
     expect(cat.stdout).toBe("front proxy bytes\n");

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startRealGateway, tokenIdOf, type RealGateway, type TestUser } from "../support/gateway.ts";
 import { realApiserverAvailable, startKubeApiserver, type KubeApiserver } from "../support/kube-apiserver.ts";
-import { KUBECTL, clientEnv, hasFile, requireProgram, run, stream } from "../support/programs.ts";
+import { KUBECTL, clientEnv, hasFile, kubectlWatchSeesPatch, requireProgram, run } from "../support/programs.ts";
 import { http1Request, rawRequest } from "../support/raw-client.ts";
 
 const enabled = realApiserverAvailable() && requireProgram(hasFile(KUBECTL), "kubectl 1.32 (/usr/bin/kubectl)");
@@ -70,14 +70,7 @@ describe.runIf(enabled).each(["direct", "agent"] as const)("front-proxy identity
     expect(applied.stdout, applied.stderr).toContain("configmap/fp-cm created");
     expect((await kubectl(["get", "configmaps"])).stdout).toMatch(/fp-cm\s+1/);
 
-    const w = stream(KUBECTL, ["get", "configmap", "fp-cm", "-w", "-o", "custom-columns=NAME:.metadata.name,V:.data.v", "--no-headers"], clientEnv(kubeconfig, home));
-    try {
-      await w.waitFor((lines) => lines.some((l) => /fp-cm\s+1/.test(l)));
-      expect((await kubectl(["patch", "configmap", "fp-cm", "-p", '{"data":{"v":"2"}}'])).code).toBe(0);
-      await w.waitFor((lines) => lines.some((l) => /fp-cm\s+2/.test(l)));
-    } finally {
-      await w.stop();
-    }
+    await kubectlWatchSeesPatch(clientEnv(kubeconfig, home), "fp-cm");
     // Outside the grant's namespace the real RBAC says no, naming sam.
     const other = await kubectl(["get", "configmaps", "-n", "default"]);
     expect(other.code).not.toBe(0);
