@@ -28,19 +28,7 @@ const help = `Usage: kubegate agent --gateway URL --gateway-ca-file FILE [flags]
 Every flag may also come from the environment: KUBEGATE_AGENT_GATEWAY, KUBEGATE_AGENT_STATE_DIR, …
 `;
 
-const FLAGS = [
-  "gateway",
-  "gateway-ca-file",
-  "cluster",
-  "bootstrap-token-file",
-  "state-dir",
-  "kubeconfig",
-  "context",
-  "front-proxy-cert-file",
-  "front-proxy-key-file",
-  "credential-max-age",
-  "log-level",
-] as const;
+const FLAGS = ["gateway", "gateway-ca-file", "cluster", "bootstrap-token-file", "state-dir", "kubeconfig", "context", "front-proxy-cert-file", "front-proxy-key-file", "credential-max-age", "log-level"] as const;
 
 const envName = (flag: string) => `KUBEGATE_AGENT_${flag.toUpperCase().replaceAll("-", "_")}`;
 
