@@ -32,14 +32,15 @@ function claimsOf(token) {
 }
 
 /**
- * The headers kubegate adds for this caller (src/data/headers.ts impersonationHeaders, and
- * the member credential): user and groups with the prefix, the grant as an extra, an
+ * The headers kubegate adds for this caller (src/data/headers.ts identityHeaders, and
+ * the member credential): user and groups with the prefix, the grant and token ids as extras, an
  * Audit-ID. h2load sends the same Audit-ID on every request; kubegate a fresh one each.
  */
 function impersonatedHeaders(gatewayToken, claims, grantId) {
   const headers = { authorization: `Bearer ${gatewayToken}`, "impersonate-user": `${PREFIX}${claims.sub}` };
   if (claims.groups.length > 0) headers["impersonate-group"] = claims.groups.map((g) => `${PREFIX}${g}`);
-  headers["impersonate-extra-kubegate-grant"] = [grantId];
+  headers["impersonate-extra-kubegate.dev%2Fgrant"] = [grantId];
+  headers["impersonate-extra-kubegate.dev%2Ftoken-id"] = claims.jti;
   headers["audit-id"] = randomUUID();
   return headers;
 }
@@ -148,7 +149,7 @@ export default {
       `Object: GET ${OBJECT_PATH} (${viaKubegate.body.length} bytes of JSON), read from etcd on every request (no resourceVersion), on kube-apiserver v1.32 ${kas.url} with etcd, both on these cores.`,
       `kubegate: \`kubegate serve\` child, the apiserver as a direct-mode cluster (the gateway's token, its CA), user ${USER} with a view grant and a minted token, a view ClusterRoleBinding for ${PREFIX}${USER}; ` +
         `kubegate forwards over its pooled HTTP/2 session(s) to the apiserver whatever the client speaks.`,
-      `direct: the gateway's bearer token + Impersonate-User ${PREFIX}${USER}${direct["impersonate-group"] ? `, Impersonate-Group ${direct["impersonate-group"].join(", ")}` : ""}, Impersonate-Extra-Kubegate-Grant, Audit-ID — ` +
+      `direct: the gateway's bearer token + Impersonate-User ${PREFIX}${USER}${direct["impersonate-group"] ? `, Impersonate-Group ${direct["impersonate-group"].join(", ")}` : ""}, Impersonate-Extra-kubegate.dev%2Fgrant and %2Ftoken-id, Audit-ID — ` +
         `what kubegate sends; SelfSubjectReview gave the same user, groups and extra both ways: ${seenDirect}. The apiserver's APF classifies both as that user (global-default).`,
       "kubectl proxy: plain HTTP/1.1 on 127.0.0.1, the admin's client certificate (system:masters: no impersonation, APF exempt), HTTP/2 to the apiserver: a reference, not the same work for the apiserver.",
       "proxy_*: the proxy's own process(es) during the measured run (kubegate serve; kubectl proxy), all threads; apiserver_* and etcd_*: those processes, for the same requests (they share the 2 cores).",

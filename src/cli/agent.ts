@@ -19,13 +19,16 @@ const help = `Usage: kubegate agent --gateway URL --gateway-ca-file FILE [flags]
   --state-dir DIR              where the agent keeps its own credential (default ./kubegate-agent)
   --kubeconfig FILE            reach the API server as this kubeconfig says (default: the pod's service account)
   --context NAME               context of --kubeconfig (default: its current-context)
+  --front-proxy-cert-file FILE front-proxy identity mode: the client certificate to present (signed by the
+                               API server's --requestheader-client-ca-file, its CN in --requestheader-allowed-names)
+  --front-proxy-key-file FILE  its private key (both files are re-read every minute; the key never leaves the agent)
   --credential-max-age DUR     rotate the agent credential when older (default 720h)
   --log-level LEVEL            debug, info, warn, error (default info)
 
 Every flag may also come from the environment: KUBEGATE_AGENT_GATEWAY, KUBEGATE_AGENT_STATE_DIR, …
 `;
 
-const FLAGS = ["gateway", "gateway-ca-file", "cluster", "bootstrap-token-file", "state-dir", "kubeconfig", "context", "credential-max-age", "log-level"] as const;
+const FLAGS = ["gateway", "gateway-ca-file", "cluster", "bootstrap-token-file", "state-dir", "kubeconfig", "context", "front-proxy-cert-file", "front-proxy-key-file", "credential-max-age", "log-level"] as const;
 
 const envName = (flag: string) => `KUBEGATE_AGENT_${flag.toUpperCase().replaceAll("-", "_")}`;
 
@@ -56,6 +59,10 @@ export async function runAgent(argv: string[]): Promise<number> {
   const caFile = flag("gateway-ca-file");
   if (gateway === undefined || caFile === undefined) throw usageError(`kubegate agent: --gateway and --gateway-ca-file are required\n\n${help}`);
   const tokenFile = flag("bootstrap-token-file");
+  const frontProxyCert = flag("front-proxy-cert-file");
+  const frontProxyKey = flag("front-proxy-key-file");
+  if ((frontProxyCert === undefined) !== (frontProxyKey === undefined))
+    throw usageError("kubegate agent: --front-proxy-cert-file and --front-proxy-key-file go together");
   const log = createLogger({ level: flag("log-level") ?? "info" });
   const agent = await startAgent({
     gatewayUrl: gateway,
@@ -63,7 +70,11 @@ export async function runAgent(argv: string[]): Promise<number> {
     cluster: flag("cluster"),
     stateDir: flag("state-dir") ?? "kubegate-agent",
     bootstrapToken: async () => (tokenFile === undefined ? undefined : (await readFlagFile("bootstrap-token-file", tokenFile)).trim()),
-    apiserver: { kubeconfig: flag("kubeconfig"), context: flag("context") },
+    apiserver: {
+      kubeconfig: flag("kubeconfig"),
+      context: flag("context"),
+      ...(frontProxyCert === undefined || frontProxyKey === undefined ? {} : { frontProxy: { certFile: frontProxyCert, keyFile: frontProxyKey } }),
+    },
     version: KUBEGATE_VERSION,
     credentialMaxAgeMs: duration("credential-max-age", flag("credential-max-age") ?? "720h"),
     log,

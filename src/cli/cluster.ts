@@ -10,6 +10,7 @@ import {
   ClusterPhase,
   ClusterSchema,
   DeregisterClusterResponseSchema,
+  IdentityMode,
   RegisterClusterResponseSchema,
   UpdateClusterResponseSchema,
   type Cluster,
@@ -26,13 +27,20 @@ import { dispatch, labelFlags } from "./subcommands.ts";
 const help = `Usage:
   kubegate cluster register NAME --from-kubeconfig FILE [--context CTX]
   kubegate cluster register NAME --server URL --ca-file FILE (--token-file FILE | --client-cert FILE --client-key FILE)
-  kubegate cluster register NAME --agent
+  kubegate cluster register NAME --server URL --ca-file FILE --identity front-proxy --front-proxy-cert-file FILE --front-proxy-key-file FILE
+  kubegate cluster register NAME --agent [--identity front-proxy]
       [--label k=v]... [--display-name TEXT] [--manage-rbac] [-o json|yaml]
   kubegate cluster list [-l SELECTOR] [-o json|yaml]
   kubegate cluster get NAME [-o json|yaml]
   kubegate cluster update NAME [--label k=v]... [--display-name TEXT] [--server URL] [--ca-file FILE]
-      [--token-file FILE | --client-cert FILE --client-key FILE] [-o json|yaml]
+      [--token-file FILE | --client-cert FILE --client-key FILE | --front-proxy-cert-file FILE --front-proxy-key-file FILE] [-o json|yaml]
   kubegate cluster remove NAME [-o json|yaml]
+
+--identity impersonate (the default) sends Impersonate-* headers on the cluster's credential;
+--identity front-proxy presents the front-proxy client certificate (its CN in the member's
+--requestheader-allowed-names) and sends X-Remote-* headers, with no other credential. With
+--from-kubeconfig it takes only the server and CA from the kubeconfig. In agent mode the
+agent presents the certificate (kubegate agent --front-proxy-cert-file ...). docs/front-proxy.md.
 
 -o json|yaml prints the API's response (RegisterClusterResponse, with the agent's one-time
 bootstrap token in agentBootstrapToken; the Cluster; UpdateClusterResponse; ...).
@@ -63,22 +71,40 @@ async function fromKubeconfig(file: string, contextName: string | undefined) {
   return { serverUrl: target.serverUrl, caPem: target.caPem, credential: { $typeName: "kubegate.v1.ClusterCredential" as const, kind: credential } };
 }
 
-async function credentialFlags(values: { "token-file"?: string; "client-cert"?: string; "client-key"?: string }): Promise<ClusterCredential | undefined> {
+type CredentialValues = { "token-file"?: string; "client-cert"?: string; "client-key"?: string; "front-proxy-cert-file"?: string; "front-proxy-key-file"?: string };
+
+/** A certificate and key from two flags that go together; undefined when neither is given. */
+async function certificateFlags(values: Record<string, string | undefined>, certFlag: string, keyFlag: string) {
+  const [cert, key] = [values[certFlag], values[keyFlag]];
+  if (cert === undefined && key === undefined) return undefined;
+  if (cert === undefined || key === undefined) throw usageError(`--${certFlag} and --${keyFlag} go together`);
+  return { $typeName: "kubegate.v1.ClientCertificate" as const, certPem: await readText(`--${certFlag}`, cert), keyPem: await readText(`--${keyFlag}`, key) };
+}
+
+async function credentialFlags(values: CredentialValues): Promise<ClusterCredential | undefined> {
+  const frontProxy = await certificateFlags(values, "front-proxy-cert-file", "front-proxy-key-file");
+  if (frontProxy !== undefined) {
+    if (values["token-file"] !== undefined || values["client-cert"] !== undefined)
+      throw usageError("--front-proxy-cert-file is the only credential of a front-proxy cluster: drop --token-file and --client-cert");
+    return { $typeName: "kubegate.v1.ClusterCredential", kind: { case: "frontProxyCertificate", value: frontProxy } };
+  }
   if (values["token-file"] !== undefined) {
     return { $typeName: "kubegate.v1.ClusterCredential", kind: { case: "bearerToken", value: (await readText("--token-file", values["token-file"])).trim() } };
   }
-  if (values["client-cert"] !== undefined || values["client-key"] !== undefined) {
-    if (values["client-cert"] === undefined || values["client-key"] === undefined) throw usageError("--client-cert and --client-key go together");
-    return {
-      $typeName: "kubegate.v1.ClusterCredential",
-      kind: {
-        case: "clientCertificate",
-        value: { $typeName: "kubegate.v1.ClientCertificate", certPem: await readText("--client-cert", values["client-cert"]), keyPem: await readText("--client-key", values["client-key"]) },
-      },
-    };
-  }
-  return undefined;
+  const client = await certificateFlags(values, "client-cert", "client-key");
+  return client === undefined ? undefined : { $typeName: "kubegate.v1.ClusterCredential", kind: { case: "clientCertificate", value: client } };
 }
+
+const IDENTITY: Record<string, IdentityMode> = { impersonate: IdentityMode.IMPERSONATE, "front-proxy": IdentityMode.FRONT_PROXY };
+
+function identityFlag(value: string | undefined): IdentityMode {
+  if (value === undefined) return IdentityMode.IMPERSONATE;
+  const mode = IDENTITY[value];
+  if (mode === undefined) throw usageError(`--identity must be impersonate or front-proxy, not ${JSON.stringify(value)}`);
+  return mode;
+}
+
+const identityName = (m: IdentityMode) => (m === IdentityMode.FRONT_PROXY ? "front-proxy" : "impersonate");
 
 const PHASE: Record<number, string> = { [ClusterPhase.READY]: "Ready", [ClusterPhase.OFFLINE]: "Offline", [ClusterPhase.UNKNOWN]: "Unknown" };
 
@@ -86,13 +112,14 @@ function rows(clusters: Cluster[]): string[][] {
   return clusters.map((c) => [
     c.name,
     c.mode === ClusterMode.AGENT ? "agent" : "direct",
+    identityName(c.identityMode),
     PHASE[c.status?.phase ?? 0] ?? "Unknown",
     c.status?.kubernetesVersion || "-",
     Object.entries(c.labels).map(([k, v]) => `${k}=${v}`).join(",") || "<none>",
     age(c.createTime === undefined ? undefined : timestampDate(c.createTime)),
   ]);
 }
-const HEADERS = ["NAME", "MODE", "STATUS", "VERSION", "LABELS", "AGE"];
+const HEADERS = ["NAME", "MODE", "IDENTITY", "STATUS", "VERSION", "LABELS", "AGE"];
 
 const common = {
   label: { type: "string", multiple: true },
@@ -102,6 +129,8 @@ const common = {
   "token-file": { type: "string" },
   "client-cert": { type: "string" },
   "client-key": { type: "string" },
+  "front-proxy-cert-file": { type: "string" },
+  "front-proxy-key-file": { type: "string" },
 } as const;
 
 export const runCluster = dispatch(
@@ -111,7 +140,15 @@ export const runCluster = dispatch(
       const { values, positionals } = parseFlags(
         "cluster register",
         argv,
-        { ...common, output: { type: "string", short: "o" }, "from-kubeconfig": { type: "string" }, context: { type: "string" }, agent: { type: "boolean" }, "manage-rbac": { type: "boolean" } },
+        {
+          ...common,
+          output: { type: "string", short: "o" },
+          "from-kubeconfig": { type: "string" },
+          context: { type: "string" },
+          agent: { type: "boolean" },
+          "manage-rbac": { type: "boolean" },
+          identity: { type: "string" },
+        },
         { positionals: 1 },
       );
       const name = positionals[0];
@@ -119,12 +156,25 @@ export const runCluster = dispatch(
       const format = outputFormat(values.output);
       const sources = [values["from-kubeconfig"] !== undefined, values.server !== undefined, values.agent === true].filter(Boolean).length;
       if (sources !== 1) throw usageError("kubegate cluster register: give exactly one of --from-kubeconfig, --server, --agent");
+      const identityMode = identityFlag(values.identity);
+      const frontProxy = identityMode === IdentityMode.FRONT_PROXY;
+      const credential = await credentialFlags(values);
+      if (frontProxy !== (credential?.kind.case === "frontProxyCertificate") && !values.agent)
+        throw usageError(
+          frontProxy
+            ? "kubegate cluster register: --identity front-proxy needs --front-proxy-cert-file and --front-proxy-key-file (the agent's own files in agent mode)"
+            : "kubegate cluster register: --front-proxy-cert-file needs --identity front-proxy",
+        );
       let mode;
-      if (values.agent) mode = { case: "agent" as const, value: { $typeName: "kubegate.v1.AgentMode" as const } };
-      else if (values["from-kubeconfig"] !== undefined) mode = { case: "direct" as const, value: { $typeName: "kubegate.v1.DirectMode" as const, ...(await fromKubeconfig(values["from-kubeconfig"], values.context)) } };
-      else {
+      if (values.agent) {
+        if (credential !== undefined) throw usageError("kubegate cluster register: an agent cluster takes no credential here; the agent holds it (kubegate agent --front-proxy-cert-file …)");
+        mode = { case: "agent" as const, value: { $typeName: "kubegate.v1.AgentMode" as const } };
+      } else if (values["from-kubeconfig"] !== undefined) {
+        const target = await fromKubeconfig(values["from-kubeconfig"], values.context);
+        // Front-proxy mode: the kubeconfig says where the member is; the certificate is the credential.
+        mode = { case: "direct" as const, value: { $typeName: "kubegate.v1.DirectMode" as const, ...target, ...(frontProxy ? { credential } : {}) } };
+      } else {
         if (values["ca-file"] === undefined) throw usageError("kubegate cluster register: --server needs --ca-file");
-        const credential = await credentialFlags(values);
         if (credential === undefined) throw usageError("kubegate cluster register: --server needs --token-file or --client-cert/--client-key");
         mode = { case: "direct" as const, value: { $typeName: "kubegate.v1.DirectMode" as const, serverUrl: values.server!, caPem: await readText("--ca-file", values["ca-file"]), credential } };
       }
@@ -134,17 +184,19 @@ export const runCluster = dispatch(
         displayName: values["display-name"] ?? "",
         labels: labelFlags(values.label),
         manageRbac: values["manage-rbac"] ?? false,
+        identityMode,
         mode,
       });
       process.stdout.write(
         result(format, toJson(RegisterClusterResponseSchema, res), () => {
-          const registered = `cluster ${name} registered (${values.agent ? "agent" : "direct"} mode)\n`;
+          const registered = `cluster ${name} registered (${values.agent ? "agent" : "direct"} mode${frontProxy ? ", front-proxy identity" : ""})\n`;
           if (res.agentBootstrapToken === "") return registered;
           return (
             registered +
             `\nOne-time agent bootstrap token (shown once):\n  ${res.agentBootstrapToken}\n\n` +
             `Run the agent inside the cluster (or beside it) with:\n` +
-            `  kubegate agent --gateway ${res.agentGatewayUrl || "<data-plane URL>"} --cluster ${name} --gateway-ca-file ca.crt --bootstrap-token-file bootstrap.token\n` +
+            `  kubegate agent --gateway ${res.agentGatewayUrl || "<data-plane URL>"} --cluster ${name} --gateway-ca-file ca.crt --bootstrap-token-file bootstrap.token` +
+            (frontProxy ? ` \\\n      --front-proxy-cert-file front-proxy.crt --front-proxy-key-file front-proxy.key\n` : "\n") +
             `where bootstrap.token holds the token above and ca.crt the CA of the gateway's data-plane certificate.\n` +
             `deploy/kubegate-agent.yaml runs it in the cluster with the service account and ClusterRole it needs.\n`
           );

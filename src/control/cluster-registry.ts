@@ -5,10 +5,10 @@
 import { randomBytes } from "node:crypto";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import type { ClusterCredential } from "../../gen/kubegate/v1/cluster_pb.ts";
-import { ClusterRegistry, RegisterClusterRequestSchema, RegisterClusterResponseSchema } from "../../gen/kubegate/v1/cluster_pb.ts";
+import { ClusterRegistry, IdentityMode, RegisterClusterRequestSchema, RegisterClusterResponseSchema } from "../../gen/kubegate/v1/cluster_pb.ts";
 import { errors, isKubegateError } from "../errors.ts";
 import { matchesLabels, parseLabelSelector, type LabelSelector } from "../kube/label-selector.ts";
-import { StoreConflictError, type ClusterCredentialSecret, type ClusterPatch, type ClusterRecord } from "../store/types.ts";
+import { StoreConflictError, type ClusterCredentialSecret, type ClusterPatch, type ClusterRecord, type IdentityMode as IdentityModeName } from "../store/types.ts";
 import { hashSecret } from "./authenticator.ts";
 import { callerOf, requireAdmin, type Caller } from "./caller.ts";
 import { clusterToProto } from "./convert.ts";
@@ -27,7 +27,24 @@ export function newAgentCredential(): string {
   return AGENT_CREDENTIAL_PREFIX + randomBytes(32).toString("base64url");
 }
 
-function credentialFromProto(c: ClusterCredential | undefined, field: string): ClusterCredentialSecret {
+function identityModeFromProto(m: IdentityMode): IdentityModeName {
+  if (m === IdentityMode.UNSPECIFIED || m === IdentityMode.IMPERSONATE) return "impersonate";
+  if (m === IdentityMode.FRONT_PROXY) return "front-proxy";
+  throw errors.invalid("identity_mode", "must be IMPERSONATE or FRONT_PROXY");
+}
+
+/** The credential a direct cluster is reached with, which must suit its identity mode. */
+function credentialFromProto(c: ClusterCredential | undefined, field: string, identity: IdentityModeName): ClusterCredentialSecret {
+  if (identity === "front-proxy") {
+    if (c?.kind.case !== "frontProxyCertificate")
+      throw errors.invalid(
+        field,
+        "front-proxy mode presents only the front-proxy client certificate: set front_proxy_certificate (signed by the member's --requestheader-client-ca-file, its CN in --requestheader-allowed-names) and no bearer_token or client_certificate",
+      );
+    const { certPem, keyPem } = c.kind.value;
+    v.frontProxyCertificate(`${field}.front_proxy_certificate`, certPem, keyPem);
+    return { kind: "front-proxy", certPem, keyPem };
+  }
   switch (c?.kind.case) {
     case "bearerToken":
       return { kind: "bearer", token: v.bearerToken(`${field}.bearer_token`, c.kind.value) };
@@ -36,6 +53,8 @@ function credentialFromProto(c: ClusterCredential | undefined, field: string): C
       v.clientCertificate(`${field}.client_certificate`, certPem, keyPem);
       return { kind: "client-certificate", certPem, keyPem };
     }
+    case "frontProxyCertificate":
+      throw errors.invalid(`${field}.front_proxy_certificate`, "needs identity_mode FRONT_PROXY; in impersonate mode give a bearer_token or a client_certificate");
     default:
       throw errors.invalid(field, "is required: a bearer_token or a client_certificate the gateway presents to the member");
   }
@@ -74,11 +93,17 @@ export function clusterRegistry(deps: ControlDeps): ServiceImpl<typeof ClusterRe
       return idempotent(deps, call, async (remember) => {
         const name = v.dnsLabel("name", req.name);
         const now = clock();
+        const identityMode = identityModeFromProto(req.identityMode);
+        // kubegate's own writes to a direct member need an identity of its own; in front-proxy
+        // mode it holds only the front-proxy certificate and asserts no user for itself.
+        if (identityMode === "front-proxy" && req.manageRbac && req.mode.case === "direct")
+          throw errors.invalid("manage_rbac", "is not available for a direct cluster in front-proxy mode: kubegate holds no identity of its own there; bind roles to the kubegate: users and groups yourself, or use agent mode");
         const base = {
           name,
           displayName: v.maxLength("display_name", req.displayName, v.LIMITS.displayName) || name,
           labels: v.labels("labels", req.labels),
           manageRbac: req.manageRbac,
+          identityMode,
           status: { phase: "UNKNOWN" as const, kubernetesVersion: "", agentVersion: "", lastSeenAt: null, message: "not yet observed" },
           agentCredentialHash: null,
           createdAt: now,
@@ -94,7 +119,7 @@ export function clusterRegistry(deps: ControlDeps): ServiceImpl<typeof ClusterRe
               mode: "direct",
               serverUrl: v.httpsUrl("direct.server_url", d.serverUrl),
               caPem: v.caBundle("direct.ca_pem", d.caPem),
-              credential: credentialFromProto(d.credential, "direct.credential"),
+              credential: credentialFromProto(d.credential, "direct.credential", identityMode),
               agentBootstrapHash: null,
             };
             break;
@@ -113,7 +138,7 @@ export function clusterRegistry(deps: ControlDeps): ServiceImpl<typeof ClusterRe
           if (err instanceof StoreConflictError) throw errors.clusterExists(name);
           throw err;
         }
-        log.info({ audit: "cluster.register", by: caller.subject, cluster: name, mode: rec.mode }, "cluster registered");
+        log.info({ audit: "cluster.register", by: caller.subject, cluster: name, mode: rec.mode, identityMode }, "cluster registered");
         return response;
       });
     },
@@ -171,7 +196,7 @@ export function clusterRegistry(deps: ControlDeps): ServiceImpl<typeof ClusterRe
               throw errors.invalid(path, `cluster ${JSON.stringify(name)} is in agent mode; the agent holds its own credential`);
             if (path === "server_url") patch.serverUrl = v.httpsUrl("server_url", req.serverUrl);
             if (path === "ca_pem") patch.caPem = v.caBundle("ca_pem", req.caPem);
-            if (path === "credential") patch.credential = credentialFromProto(req.credential, "credential");
+            if (path === "credential") patch.credential = credentialFromProto(req.credential, "credential", current.identityMode);
             break;
           default:
             throw errors.invalid("update_mask", `unknown field ${JSON.stringify(path)}`);

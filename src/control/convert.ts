@@ -9,6 +9,7 @@ import {
   ClusterPhase,
   ClusterSchema,
   CredentialKind,
+  IdentityMode,
   type Cluster,
   type ClusterCredential,
 } from "../../gen/kubegate/v1/cluster_pb.ts";
@@ -45,8 +46,12 @@ function credentialKind(rec: ClusterRecord): CredentialKind {
   if (rec.mode === "agent") return CredentialKind.AGENT;
   if (rec.credential?.kind === "bearer") return CredentialKind.BEARER_TOKEN;
   if (rec.credential?.kind === "client-certificate") return CredentialKind.CLIENT_CERTIFICATE;
+  if (rec.credential?.kind === "front-proxy") return CredentialKind.FRONT_PROXY_CERTIFICATE;
   return CredentialKind.UNSPECIFIED;
 }
+
+const identityModeToProto = (rec: ClusterRecord): IdentityMode =>
+  rec.identityMode === "front-proxy" ? IdentityMode.FRONT_PROXY : IdentityMode.IMPERSONATE;
 
 /** The public view of a cluster: no credential, only its kind. */
 export function clusterToProto(rec: ClusterRecord): Cluster {
@@ -59,6 +64,7 @@ export function clusterToProto(rec: ClusterRecord): Cluster {
     caPem: rec.caPem,
     credentialKind: credentialKind(rec),
     manageRbac: rec.manageRbac,
+    identityMode: identityModeToProto(rec),
     status: {
       phase: phaseToProto[rec.status.phase],
       kubernetesVersion: rec.status.kubernetesVersion,
@@ -73,12 +79,9 @@ export function clusterToProto(rec: ClusterRecord): Cluster {
 
 export function credentialToProto(c: ClusterCredentialSecret | null): ClusterCredential | undefined {
   if (c === null) return undefined;
-  return c.kind === "bearer"
-    ? { $typeName: "kubegate.v1.ClusterCredential", kind: { case: "bearerToken", value: c.token } }
-    : {
-        $typeName: "kubegate.v1.ClusterCredential",
-        kind: { case: "clientCertificate", value: { $typeName: "kubegate.v1.ClientCertificate", certPem: c.certPem, keyPem: c.keyPem } },
-      };
+  if (c.kind === "bearer") return { $typeName: "kubegate.v1.ClusterCredential", kind: { case: "bearerToken", value: c.token } };
+  const value = { $typeName: "kubegate.v1.ClientCertificate" as const, certPem: c.certPem, keyPem: c.keyPem };
+  return { $typeName: "kubegate.v1.ClusterCredential", kind: { case: c.kind === "front-proxy" ? "frontProxyCertificate" : "clientCertificate", value } };
 }
 
 /** What a data plane needs to reach the cluster, secret included (sync stream only). */
@@ -92,6 +95,7 @@ export function clusterToRoute(rec: ClusterRecord): ClusterRoute {
     phase: phaseToProto[rec.status.phase],
     agentCredentialHash: rec.agentCredentialHash ?? "",
     manageRbac: rec.manageRbac,
+    identityMode: identityModeToProto(rec),
   });
 }
 

@@ -5,7 +5,7 @@
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import { errors } from "../errors.ts";
 import { validateLabels } from "../kube/label-selector.ts";
-import { parseCaBundle } from "../tls/pki.ts";
+import { identityFromCert, parseCaBundle } from "../tls/pki.ts";
 import { isDataPlaneId } from "../tunnel/protocol.ts";
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -95,7 +95,17 @@ export function bearerToken(field: string, value: string): string {
   return value;
 }
 
-export function clientCertificate(field: string, certPem: string, keyPem: string): void {
+/**
+ * A front-proxy client certificate: a certificate with its key, and a CN, which
+ * kube-apiserver compares with --requestheader-allowed-names.
+ */
+export function frontProxyCertificate(field: string, certPem: string, keyPem: string): void {
+  const cert = clientCertificate(field, certPem, keyPem);
+  if (identityFromCert(cert).user === "")
+    throw errors.invalid(`${field}.cert_pem`, "has no common name (CN): the member checks the CN against its --requestheader-allowed-names");
+}
+
+export function clientCertificate(field: string, certPem: string, keyPem: string): X509Certificate {
   maxLength(`${field}.cert_pem`, certPem, LIMITS.pem);
   maxLength(`${field}.key_pem`, keyPem, LIMITS.pem);
   let cert: X509Certificate;
@@ -111,6 +121,7 @@ export function clientCertificate(field: string, certPem: string, keyPem: string
     throw errors.invalid(`${field}.key_pem`, "is not a PEM private key");
   }
   if (!cert.checkPrivateKey(key)) throw errors.invalid(field, "the private key does not match the certificate");
+  return cert;
 }
 
 export function pageSize(value: number): number {

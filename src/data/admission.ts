@@ -11,7 +11,7 @@ import { authenticate, liveGrants, type AccessOptions } from "./authenticate.ts"
 import { authorize } from "./authorize.ts";
 import type { GrantView } from "../sync/view.ts";
 import { forbidden } from "./forbidden.ts";
-import { impersonationHeaders, queryCarriesToken, sanitizeRequestHeaders } from "./headers.ts";
+import { identityHeaders, queryCarriesToken, sanitizeRequestHeaders } from "./headers.ts";
 import { parseRequestInfo, type RequestInfo } from "./request-info.ts";
 import { parseRoute } from "./route.ts";
 import { DataPathError } from "../forward/kube-status.ts";
@@ -77,14 +77,17 @@ export async function admit(
   const upstream = ctx.upstreams.get(caller.cluster);
   const headers: Record<string, string | string[]> = {
     ...sanitizeRequestHeaders(req.headers, { keepUpgrade: req.upgrade }),
-    ...impersonationHeaders({
+    ...identityHeaders({
+      mode: caller.cluster.identityMode,
       user: caller.claims.sub,
       groups: caller.claims.groups,
       grantIds: [decision.grant.id],
+      tokenId: caller.claims.jti,
       prefix: ctx.impersonationPrefix,
       requestId: req.requestId,
     }),
   };
+  // Front-proxy mode: the front-proxy certificate is the only credential (its upstream has no authorization).
   if (upstream.authorization !== undefined) headers["authorization"] = upstream.authorization;
   if (BODILESS.has(req.method)) delete headers["content-length"];
   return {

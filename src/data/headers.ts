@@ -7,6 +7,7 @@
  */
 
 import { HOP_BY_HOP, connectionTokens, headerValues, lookupHeader, type HeaderMap } from "../forward/hop-by-hop.ts";
+import type { IdentityMode } from "../store/types.ts";
 
 /**
  * Credentials and identity claims a client must not pass through. `audit-id` is the
@@ -74,21 +75,47 @@ function headerValue(what: string, value: string): string {
   return /^[\x20-\x7e]*$/.test(value) ? value : Buffer.from(value, "utf8").toString("latin1");
 }
 
-/** The identity headers the gateway sets after sanitizing (one Impersonate-Group per group). */
-export function impersonationHeaders(identity: {
+/** The user's extra keys in the member (its audit log's `user.extra`): the grant that allowed the request and the token's id. */
+export const GRANT_EXTRA = "kubegate.dev/grant";
+export const TOKEN_ID_EXTRA = "kubegate.dev/token-id";
+
+/**
+ * The header families of each identity mode: Impersonate-* (the member checks the
+ * gateway credential's impersonate permission), or the aggregation layer's request headers
+ * (the member trusts them from the front-proxy certificate only). kube-apiserver's default
+ * --requestheader-*-headers names; extra keys are percent-encoded after the prefix, as both
+ * of its filters decode them.
+ */
+const IDENTITY_HEADERS: Record<IdentityMode, { user: string; group: string; extra: string }> = {
+  impersonate: { user: "impersonate-user", group: "impersonate-group", extra: "impersonate-extra-" },
+  "front-proxy": { user: "x-remote-user", group: "x-remote-group", extra: "x-remote-extra-" },
+};
+
+/** The header that carries an extra key in a mode: `impersonate-extra-kubegate.dev%2Fgrant`. */
+export const extraHeader = (mode: IdentityMode, key: string) => IDENTITY_HEADERS[mode].extra + encodeURIComponent(key);
+
+/**
+ * The identity headers the gateway sets after sanitizing, in the cluster's identity mode
+ * (one group header per group), with the grant and token ids as extras.
+ */
+export function identityHeaders(identity: {
+  mode: IdentityMode;
   user: string;
   groups: string[];
   grantIds: string[];
+  tokenId: string;
   prefix: string;
   requestId: string;
 }): Record<string, string | string[]> {
-  const { prefix } = identity;
-  if (identity.user === "") throw new Error("impersonated user must not be empty");
+  const { prefix, mode } = identity;
+  const names = IDENTITY_HEADERS[mode];
+  if (identity.user === "") throw new Error("the user must not be empty");
   const out: Record<string, string | string[]> = {
-    "impersonate-user": headerValue("user", prefix + identity.user),
+    [names.user]: headerValue("user", prefix + identity.user),
   };
-  if (identity.groups.length > 0) out["impersonate-group"] = identity.groups.map((g) => headerValue("group", prefix + g));
-  if (identity.grantIds.length > 0) out["impersonate-extra-kubegate-grant"] = identity.grantIds.map((id) => headerValue("grant id", id));
+  if (identity.groups.length > 0) out[names.group] = identity.groups.map((g) => headerValue("group", prefix + g));
+  if (identity.grantIds.length > 0) out[extraHeader(mode, GRANT_EXTRA)] = identity.grantIds.map((id) => headerValue("grant id", id));
+  if (identity.tokenId !== "") out[extraHeader(mode, TOKEN_ID_EXTRA)] = headerValue("token id", identity.tokenId);
   out["audit-id"] = headerValue("request id", identity.requestId);
   return out;
 }

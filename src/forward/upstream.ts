@@ -11,7 +11,7 @@ import https from "node:https";
 import { isIP } from "node:net";
 import tls from "node:tls";
 import { createH2Pool, type H2Pool } from "./h2-pool.ts";
-import type { ClusterCredentialSecret } from "../store/types.ts";
+import type { ClusterCredentialSecret, IdentityMode } from "../store/types.ts";
 import { DataPathError } from "./kube-status.ts";
 
 /** What forwarding needs to know of a cluster: where it is and how to authenticate. */
@@ -20,7 +20,9 @@ export interface MemberRoute {
   mode: "direct" | "agent";
   serverUrl: string;
   caPem: string;
+  /** Front-proxy mode: a direct member's credential is the front-proxy certificate, and nothing else is presented. */
   credential: ClusterCredentialSecret | null;
+  identityMode: IdentityMode;
   /** Changes whenever how to reach the cluster changes, so connection pools are rebuilt. */
   version: string;
 }
@@ -96,9 +98,14 @@ function build(route: MemberRoute, viaAgent: ((route: MemberRoute) => Upstream) 
   const hostname = url.hostname.replace(/^\[|\]$/g, "");
   const port = url.port === "" ? 443 : Number(url.port);
   const servername = isIP(hostname) === 0 ? hostname : undefined;
+  const credential = route.credential;
+  // A front-proxy cluster whose credential is anything but its certificate is never dialed:
+  // the X-Remote-* headers would ride on another identity.
+  if (route.identityMode === "front-proxy" && credential?.kind !== "front-proxy")
+    throw new DataPathError("badGateway", `cluster ${JSON.stringify(route.name)} is in front-proxy mode but has no front-proxy certificate`);
   const secureContext = tls.createSecureContext({
     ca: route.caPem,
-    ...(route.credential?.kind === "client-certificate" ? { cert: route.credential.certPem, key: route.credential.keyPem } : {}),
+    ...(credential !== null && credential.kind !== "bearer" ? { cert: credential.certPem, key: credential.keyPem } : {}),
   });
   const tlsOptions = { secureContext, ...(servername === undefined ? {} : { servername }) };
   const basePath = url.pathname.replace(/\/+$/, "");
@@ -112,7 +119,7 @@ function build(route: MemberRoute, viaAgent: ((route: MemberRoute) => Upstream) 
     authority: url.host,
     basePath,
     h2,
-    authorization: route.credential?.kind === "bearer" ? `Bearer ${route.credential.token}` : undefined,
+    authorization: credential?.kind === "bearer" ? `Bearer ${credential.token}` : undefined,
     http1: (options) => https.request({ ...options, path: basePath + options.path, hostname, port, agent }),
     request: (options) => https.request({ ...options, path: basePath + options.path, hostname, port, agent: false, ...tlsOptions }),
     close() {

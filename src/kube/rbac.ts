@@ -83,7 +83,7 @@ export function managedSelector(cluster: string): string {
   return `${MANAGED_BY_LABEL}=${MANAGED_BY},${CLUSTER_LABEL}=${labelValue(cluster)}`;
 }
 
-/** The impersonated identity, as impersonationHeaders sends it. */
+/** The identity the member sees, as identityHeaders sends it (in either mode). */
 export function bindingSubject(subject: { kind: "user" | "group"; name: string }, prefix: string): RbacSubject {
   return { kind: subject.kind === "group" ? "Group" : "User", apiGroup: RBAC_GROUP, name: prefix + subject.name };
 }

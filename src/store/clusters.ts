@@ -7,7 +7,7 @@ import { toDate, toDateOrNull, toMs, toMsOrNull, type StoreContext } from "./con
 import { withDbErrors } from "./db-errors.ts";
 import { rememberResult } from "./idempotent-results.ts";
 import type { ClustersTable } from "./schema.ts";
-import type { ClusterCredentialSecret, ClusterMode, ClusterPhase, ClusterRecord, Store } from "./types.ts";
+import type { ClusterCredentialSecret, ClusterMode, ClusterPhase, ClusterRecord, IdentityMode, Store } from "./types.ts";
 
 export function createClustersRepository({ db, sealer, mutate }: StoreContext): Store["clusters"] {
   const sealContext = (name: string): string => `cluster:${name}`;
@@ -27,6 +27,7 @@ export function createClustersRepository({ db, sealer, mutate }: StoreContext): 
         ? null
         : (JSON.parse(sealer.open(row.credential_sealed, sealContext(row.name))) as ClusterCredentialSecret),
     manageRbac: Number(row.manage_rbac) === 1,
+    identityMode: row.identity_mode as IdentityMode,
     status: {
       phase: row.status_phase as ClusterPhase,
       kubernetesVersion: row.status_kubernetes_version,
@@ -60,6 +61,7 @@ export function createClustersRepository({ db, sealer, mutate }: StoreContext): 
               ca_pem: rec.caPem,
               credential_sealed: sealCredential(rec.name, rec.credential),
               manage_rbac: rec.manageRbac ? 1 : 0,
+              identity_mode: rec.identityMode,
               status_phase: rec.status.phase,
               status_kubernetes_version: rec.status.kubernetesVersion,
               status_agent_version: rec.status.agentVersion,

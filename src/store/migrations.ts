@@ -191,5 +191,16 @@ function migrations(dialect: StoreDialect): Record<string, Migration> {
         await db.schema.dropTable("data_planes").ifExists().execute();
       },
     },
+
+    // Per-cluster identity mode (issue #15): impersonation, as every cluster had before, or
+    // the aggregation layer's front-proxy request headers.
+    "0004_identity_mode": {
+      async up(db) {
+        await db.schema.alterTable("clusters").addColumn("identity_mode", "text", (c) => c.notNull().defaultTo("impersonate")).execute();
+      },
+      async down(db) {
+        await db.schema.alterTable("clusters").dropColumn("identity_mode").execute();
+      },
+    },
   };
 }

@@ -16,6 +16,8 @@ export interface ClustersTable {
   /** Sealed JSON of ClusterCredentialSecret; null in agent mode. */
   credential_sealed: string | null;
   manage_rbac: number;
+  /** "impersonate" | "front-proxy" (migration 0004; older rows read "impersonate"). */
+  identity_mode: Generated<string>;
   status_phase: string;
   status_kubernetes_version: string;
   status_agent_version: string;

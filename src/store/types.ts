@@ -7,11 +7,20 @@
 
 export type ClusterMode = "direct" | "agent";
 export type ClusterPhase = "READY" | "OFFLINE" | "UNKNOWN";
+/**
+ * How the member learns who the user is: Impersonate-* headers on the gateway's own
+ * credential, or the aggregation layer's X-Remote-* headers on a front-proxy certificate.
+ */
+export type IdentityMode = "impersonate" | "front-proxy";
 
-/** What the gateway presents to a direct-mode member. */
+/**
+ * What the gateway presents to a direct-mode member: a bearer token or client certificate
+ * (impersonate mode), or the front-proxy client certificate (front-proxy mode, nothing else).
+ */
 export type ClusterCredentialSecret =
   | { kind: "bearer"; token: string }
-  | { kind: "client-certificate"; certPem: string; keyPem: string };
+  | { kind: "client-certificate"; certPem: string; keyPem: string }
+  | { kind: "front-proxy"; certPem: string; keyPem: string };
 
 export interface ClusterStatusRecord {
   phase: ClusterPhase;
@@ -32,6 +41,8 @@ export interface ClusterRecord {
   /** Direct mode; null for agent mode. */
   credential: ClusterCredentialSecret | null;
   manageRbac: boolean;
+  /** Direct front-proxy clusters hold a "front-proxy" credential; agent ones rely on the agent's certificate. */
+  identityMode: IdentityMode;
   status: ClusterStatusRecord;
   /** SHA-256 (hex) of the one-time agent bootstrap token; null once used or in direct mode. */
   agentBootstrapHash: string | null;

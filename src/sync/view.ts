@@ -3,7 +3,7 @@
  * only by the sync stream. Reading it is the whole per-request "database".
  */
 import { timestampMs } from "@bufbuild/protobuf/wkt";
-import { ClusterMode, ClusterPhase } from "../../gen/kubegate/v1/cluster_pb.ts";
+import { ClusterMode, ClusterPhase, IdentityMode } from "../../gen/kubegate/v1/cluster_pb.ts";
 import { Role, SubjectKind, type Grant } from "../../gen/kubegate/v1/grant_pb.ts";
 import type { ClusterRoute as RouteMsg, WatchStateResponse } from "../../gen/kubegate/v1/sync_pb.ts";
 import type { ClusterCredentialSecret, ClusterPhase as PhaseName, GrantState as StateName, RoleName } from "../store/types.ts";
@@ -51,11 +51,12 @@ function routeFromProto(r: RouteMsg): ClusterRouteView {
   const credential: ClusterCredentialSecret | null =
     c?.case === "bearerToken"
       ? { kind: "bearer", token: c.value }
-      : c?.case === "clientCertificate"
-        ? { kind: "client-certificate", certPem: c.value.certPem, keyPem: c.value.keyPem }
+      : c?.case === "clientCertificate" || c?.case === "frontProxyCertificate"
+        ? { kind: c.case === "clientCertificate" ? "client-certificate" : "front-proxy", certPem: c.value.certPem, keyPem: c.value.keyPem }
         : null;
   const route = {
     name: r.name,
+    identityMode: r.identityMode === IdentityMode.FRONT_PROXY ? ("front-proxy" as const) : ("impersonate" as const),
     mode: r.mode === ClusterMode.AGENT ? ("agent" as const) : ("direct" as const),
     serverUrl: r.serverUrl,
     caPem: r.caPem,
@@ -64,7 +65,7 @@ function routeFromProto(r: RouteMsg): ClusterRouteView {
     agentCredentialHash: r.agentCredentialHash,
     manageRbac: r.manageRbac,
   };
-  return { ...route, version: JSON.stringify([route.mode, route.serverUrl, route.caPem, credential, route.agentCredentialHash]) };
+  return { ...route, version: JSON.stringify([route.mode, route.identityMode, route.serverUrl, route.caPem, credential, route.agentCredentialHash]) };
 }
 
 function grantFromProto(g: Grant): GrantView {

@@ -4,6 +4,13 @@
  * becomes one HTTP/1.1 connection whose upgrade (exec, attach, port-forward) is relayed to
  * the API server. The agent adds its credential and nothing else of identity: the
  * impersonation headers are the data plane's, set after its checks.
+ *
+ * Front-proxy identity mode: a request carrying X-Remote-User (which only the data plane
+ * can have set: it strips every client X-Remote-* header) goes out with the front-proxy
+ * certificate and no other credential, and never with an Impersonate-* header; without a
+ * front-proxy certificate the agent refuses it rather than send it on its own credential.
+ * Requests without it (the data plane's own: /version, RBAC bindings) use the agent's
+ * credential and lose any X-Remote-* header.
  */
 import http, { type IncomingMessage, type OutgoingHttpHeaders } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
@@ -21,18 +28,29 @@ import { APISERVER_AUTHORITY } from "./protocol.ts";
 const DROP = new Set([...HOP_BY_HOP, "host", "authorization", "proxy-authorization"]);
 
 export interface AgentForwardContext {
-  /** The API server, as it is now (the token may have rotated since the last request). */
-  upstream(): Upstream;
+  /**
+   * The API server, as it is now (the token may have rotated since the last request): with
+   * the agent's own credential, or with the front-proxy certificate (a 502 DataPathError
+   * when the agent has none).
+   */
+  upstream(frontProxy: boolean): Upstream;
   log: Logger;
   connectTimeoutMs: number;
   responseTimeoutMs: number;
 }
 
-/** The tunnel request's headers for the API server: the agent's credential in place of any other. */
-export function apiserverHeaders(headers: IncomingMessage["headers"], upstream: Upstream): Record<string, string | string[]> {
+/** Whether the data plane asserted the user in front-proxy mode (X-Remote-User). */
+export const assertsFrontProxyUser = (headers: IncomingMessage["headers"]) => headers["x-remote-user"] !== undefined;
+
+/**
+ * The tunnel request's headers for the API server: the agent's credential in place of any
+ * other, and only the header family of the identity mode the request is sent in.
+ */
+export function apiserverHeaders(headers: IncomingMessage["headers"], upstream: Upstream, frontProxy: boolean): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
+  const other = frontProxy ? "impersonate-" : "x-remote-";
   for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || name.startsWith(":") || DROP.has(name)) continue;
+    if (value === undefined || name.startsWith(":") || DROP.has(name) || name.startsWith(other)) continue;
     out[name] = value;
   }
   if (upstream.authorization !== undefined) out["authorization"] = upstream.authorization;
@@ -49,11 +67,12 @@ function checkPath(path: string | undefined): string {
 export async function forwardRequest(ctx: AgentForwardContext, req: Http2ServerRequest, res: Http2ServerResponse): Promise<void> {
   try {
     const target = checkPath(req.url);
-    const upstream = ctx.upstream();
+    const frontProxy = assertsFrontProxyUser(req.headers);
+    const upstream = ctx.upstream(frontProxy);
     await forward(req, res, {
       upstream,
       target,
-      headers: apiserverHeaders(req.headers, upstream),
+      headers: apiserverHeaders(req.headers, upstream, frontProxy),
       connectTimeoutMs: ctx.connectTimeoutMs,
       responseTimeoutMs: ctx.responseTimeoutMs,
       onResponse: () => undefined,
@@ -73,10 +92,12 @@ export async function forwardRequest(ctx: AgentForwardContext, req: Http2ServerR
 function relayUpgrade(ctx: AgentForwardContext, req: IncomingMessage, socket: Duplex, head: Buffer): void {
   socket.on("error", () => socket.destroy());
   let proxyReq: http.ClientRequest;
+  let upstream: Upstream;
   try {
     const path = checkPath(req.url);
-    const upstream = ctx.upstream();
-    const headers: OutgoingHttpHeaders = { ...apiserverHeaders(req.headers, upstream), connection: "Upgrade", upgrade: req.headers.upgrade ?? "" };
+    const frontProxy = assertsFrontProxyUser(req.headers);
+    upstream = ctx.upstream(frontProxy);
+    const headers: OutgoingHttpHeaders = { ...apiserverHeaders(req.headers, upstream, frontProxy), connection: "Upgrade", upgrade: req.headers.upgrade ?? "" };
     proxyReq = upstream.request({ method: req.method ?? "GET", path, headers, timeout: ctx.responseTimeoutMs });
   } catch (err) {
     writeStatusToSocket(socket, err instanceof DataPathError ? err : new DataPathError("internal", "internal error in the kubegate agent"));
@@ -85,7 +106,7 @@ function relayUpgrade(ctx: AgentForwardContext, req: IncomingMessage, socket: Du
   socket.once("close", () => proxyReq.destroy());
   proxyReq.on("timeout", () => proxyReq.destroy(Object.assign(new Error("response timeout"), { code: "KUBEGATE_RESPONSE_TIMEOUT" })));
   proxyReq.on("error", (err) => {
-    if (!socket.destroyed) writeStatusToSocket(socket, upstreamFailure(ctx.upstream().cluster, err));
+    if (!socket.destroyed) writeStatusToSocket(socket, upstreamFailure(upstream.cluster, err));
   });
   proxyReq.on("response", (res) => {
     // No upgrade: relay the answer and close, so nothing else rides on this connection.

@@ -17,10 +17,12 @@ import { createUpstreams } from "../forward/upstream.ts";
 import type { Logger } from "../log.ts";
 import { backoffDelay, sleepUnlessAborted } from "../net/backoff.ts";
 import { acceptConnect, createConnectServer, forwardRequest, type AgentForwardContext } from "./agent-forward.ts";
-import { apiserverRoute, loadApiserverTarget, type ApiserverSource } from "./apiserver.ts";
+import { DataPathError } from "../forward/kube-status.ts";
+import { apiserverRoute, frontProxyRoute, loadApiserverTarget, type ApiserverSource } from "./apiserver.ts";
 import { CredentialRejectedError, obtainCredential, type GatewayEndpoint } from "./credential.ts";
 import {
   AGENT_CLUSTER_HEADER,
+  AGENT_FRONT_PROXY_HEADER,
   AGENT_VERSION_HEADER,
   DATA_PLANE_HEADER,
   DATA_PLANES_HEADER,
@@ -78,17 +80,24 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   if (gateway.url.protocol !== "https:") throw new Error(`--gateway must be an https URL, not ${JSON.stringify(opts.gatewayUrl)}`);
   const initial = opts.initialBackoffMs ?? 250;
   const max = opts.maxBackoffMs ?? 30_000;
+  // Two pools to the one API server: with the agent's own credential, and (front-proxy
+  // mode) with the front-proxy certificate alone. Pools are keyed by cluster name, hence two.
   const upstreams = createUpstreams();
+  const frontProxyUpstreams = createUpstreams();
   let target = await loadApiserverTarget(opts.apiserver);
   // The gateway names the cluster on enrollment and in its 101; until then, the flag's.
   let clusterName = opts.cluster ?? "(not yet known)";
   // Built once per change of target or name, not per request: its version key is a JSON
   // of the URL, CA and credential.
   let route = apiserverRoute(clusterName, target);
+  let frontRoute = frontProxyRoute(clusterName, target);
   const setTarget = (t: typeof target) => {
     target = t;
     route = apiserverRoute(clusterName, target);
+    frontRoute = frontProxyRoute(clusterName, target);
   };
+  const noFrontProxy = () =>
+    new DataPathError("badGateway", `the kubegate agent of cluster ${JSON.stringify(clusterName)} has no front-proxy certificate (--front-proxy-cert-file, --front-proxy-key-file): it does not send X-Remote-* headers on its own credential`);
   const reload = setInterval(() => {
     loadApiserverTarget(opts.apiserver).then(
       setTarget,
@@ -97,7 +106,11 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
   }, opts.reloadMs ?? 60_000);
   reload.unref();
   const forwardCtx: AgentForwardContext = {
-    upstream: () => upstreams.get(route),
+    upstream(frontProxy) {
+      if (!frontProxy) return upstreams.get(route);
+      if (frontRoute === undefined) throw noFrontProxy();
+      return frontProxyUpstreams.get(frontRoute);
+    },
     log,
     connectTimeoutMs: opts.connectTimeoutMs ?? 10_000,
     responseTimeoutMs: opts.responseTimeoutMs ?? 60_000,
@@ -151,6 +164,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
         [HELD_TUNNELS_HEADER]: [...sessions.keys()].filter((id) => id !== "").join(","),
       };
       if (opts.cluster !== undefined) headers[AGENT_CLUSTER_HEADER] = opts.cluster;
+      if (target.frontProxy !== undefined) headers[AGENT_FRONT_PROXY_HEADER] = target.frontProxy.commonName;
       const req = https.request({
         hostname: gateway.url.hostname.replace(/^\[|\]$/g, ""),
         port: gateway.url.port === "" ? 443 : Number(gateway.url.port),
@@ -300,6 +314,7 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
       for (const s of sessions.values()) s.destroy();
       await loop;
       upstreams.close();
+      frontProxyUpstreams.close();
       connectServer.close();
     },
   };

@@ -17,6 +17,7 @@ import { hashSecret } from "../store/secret-hash.ts";
 import type { TunnelRegistry } from "./gateway.ts";
 import {
   AGENT_CLUSTER_HEADER,
+  AGENT_FRONT_PROXY_HEADER,
   AGENT_VERSION_HEADER,
   DATA_PLANE_HEADER,
   DATA_PLANES_HEADER,
@@ -101,12 +102,24 @@ export function handleAgentUpgrade(opts: AgentEndpointsOptions, req: IncomingMes
   const credential = bearerToken(req.headers.authorization);
   if (credential === undefined) return refuse(new DataPathError("unauthenticated", "the agent tunnel needs Authorization: Bearer with the agent's credential"));
   const hash = hashSecret(credential);
-  const cluster = [...opts.view.clusters.values()].find((r) => r.mode === "agent" && r.agentCredentialHash === hash)?.name;
-  if (cluster === undefined)
+  const route = [...opts.view.clusters.values()].find((r) => r.mode === "agent" && r.agentCredentialHash === hash);
+  const cluster = route?.name;
+  if (route === undefined || cluster === undefined)
     return refuse(new DataPathError("unauthenticated", "unknown or replaced agent credential: enroll again with a new bootstrap token", { detail: "agent credential matches no cluster" }));
   const claimed = req.headers[AGENT_CLUSTER_HEADER];
   if (typeof claimed === "string" && claimed !== "" && claimed !== cluster)
     return refuse(new DataPathError("forbidden", `this agent credential belongs to cluster ${JSON.stringify(cluster)}, not ${JSON.stringify(claimed)}`));
+  // Front-proxy mode needs an agent that presents the front-proxy certificate: any other
+  // would reach the member on its own credential, which ignores X-Remote-*. Not a 403: the
+  // agent keeps retrying (and logging this) until it is restarted with the certificate.
+  const frontProxyName = String(req.headers[AGENT_FRONT_PROXY_HEADER] ?? "");
+  if (route.identityMode === "front-proxy" && frontProxyName === "")
+    return refuse(
+      new DataPathError(
+        "precondition",
+        `cluster ${JSON.stringify(cluster)} is in front-proxy identity mode and this agent presents no front-proxy certificate: start kubegate agent with --front-proxy-cert-file and --front-proxy-key-file`,
+      ),
+    );
   const agentVersion = String(req.headers[AGENT_VERSION_HEADER] ?? "").slice(0, 64);
   // An agent of the mesh names the data planes it already has; an old one sends nothing.
   const rawHeld = req.headers[HELD_TUNNELS_HEADER];

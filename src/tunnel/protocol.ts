@@ -31,6 +31,13 @@ export const ENROLL_PATH = "/agent/v1/enroll";
 /** POST with the current credential as bearer: answers {cluster, credential}. */
 export const ROTATE_PATH = "/agent/v1/rotate";
 export const AGENT_VERSION_HEADER = "kubegate-agent-version";
+/**
+ * Agent → data plane: the agent presents a front-proxy client certificate (this header
+ * carries its CN), so it can serve a cluster in front-proxy identity mode. The data plane
+ * refuses a tunnel without it for such a cluster: an agent that cannot present the
+ * certificate would send X-Remote-* on its own credential, which the member ignores.
+ */
+export const AGENT_FRONT_PROXY_HEADER = "kubegate-agent-front-proxy";
 /** Optional: the cluster the agent believes it serves; a mismatch is refused. The 101 names it back. */
 export const AGENT_CLUSTER_HEADER = "kubegate-cluster";
 /**

@@ -7,6 +7,7 @@ import { stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createCa, issueClientCert } from "../../src/tls/pki.ts";
 import { cliUser, type CliUser } from "../support/cli.ts";
 import { startTestGateway, type TestGateway } from "../support/gateway.ts";
 
@@ -63,10 +64,31 @@ describe("kubegate admin commands", () => {
     expect(agent.stdout).toMatch(/One-time agent bootstrap token \(shown once\):\n  kgb_\S+\n/);
     expect(agent.stdout).toContain("kubegate agent --gateway https://");
 
+    // Front-proxy identity: the certificate and key from files, no token; in agent mode the agent's own files.
+    const fp = await issueClientCert(await createCa("front-proxy"), "front-proxy-client");
+    await writeFile(join(admin.home, "fp.crt"), fp.certPem);
+    await writeFile(join(admin.home, "fp.key"), fp.keyPem);
+    const fpFlags = ["--front-proxy-cert-file", join(admin.home, "fp.crt"), "--front-proxy-key-file", join(admin.home, "fp.key")];
+    const frontProxy = await admin.run(["cluster", "register", "fp-direct", "--server", gw.fake.url, "--ca-file", join(admin.home, "member-ca.crt"), "--identity", "front-proxy", ...fpFlags]);
+    expect(frontProxy.stderr).toBe("");
+    expect(frontProxy.stdout).toBe("cluster fp-direct registered (direct mode, front-proxy identity)\n");
+    const fpAgent = await admin.run(["cluster", "register", "fp-edge", "--agent", "--identity", "front-proxy"]);
+    expect(fpAgent.stdout).toContain("cluster fp-edge registered (agent mode, front-proxy identity)\n");
+    expect(fpAgent.stdout).toContain("--front-proxy-cert-file front-proxy.crt --front-proxy-key-file front-proxy.key");
+    const refused = await admin.run(["cluster", "register", "fp-bad", "--server", gw.fake.url, "--ca-file", join(admin.home, "member-ca.crt"), "--identity", "front-proxy", "--token-file", join(admin.home, "token")]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain("--identity front-proxy needs --front-proxy-cert-file and --front-proxy-key-file");
+    expect((await admin.run(["cluster", "register", "fp-bad", "--agent", "--identity", "sideways"])).stderr).toContain("--identity must be impersonate or front-proxy");
+    expect(JSON.parse((await admin.run(["cluster", "get", "fp-direct", "-o", "json"])).stdout)).toMatchObject({ identityMode: "IDENTITY_MODE_FRONT_PROXY", credentialKind: "CREDENTIAL_KIND_FRONT_PROXY_CERTIFICATE" });
+
     const list = await admin.run(["cluster", "list"]);
-    expect(list.stdout).toMatch(/^NAME\s+MODE\s+STATUS\s+VERSION\s+LABELS\s+AGE\n/);
-    expect(list.stdout).toMatch(/\nedge\s+agent\s+Unknown\s+-\s+env=dev\s+\d+s\n/);
-    expect(list.stdout).toMatch(/\nfrom-kc\s+direct\s+\S+\s+\S+\s+env=prod/);
+    expect(list.stdout).toMatch(/^NAME\s+MODE\s+IDENTITY\s+STATUS\s+VERSION\s+LABELS\s+AGE\n/);
+    expect(list.stdout).toMatch(/\nedge\s+agent\s+impersonate\s+Unknown\s+-\s+env=dev\s+\d+s\n/);
+    expect(list.stdout).toMatch(/\nfrom-kc\s+direct\s+impersonate\s+\S+\s+\S+\s+env=prod/);
+    expect(list.stdout).toMatch(/\nfp-direct\s+direct\s+front-proxy\s+Unknown/);
+    expect(list.stdout).toMatch(/\nfp-edge\s+agent\s+front-proxy\s+Unknown/);
+    expect(list.stdout + frontProxy.stdout).not.toContain(fp.keyPem.split("\n")[1]!);
+    for (const name of ["fp-direct", "fp-edge"]) await admin.run(["cluster", "remove", name]);
     const json = JSON.parse((await admin.run(["cluster", "list", "-l", "env=prod", "-o", "json"])).stdout);
     expect(json.map((c: { name: string }) => c.name)).toEqual(["from-kc"]);
     const yaml = parse((await admin.run(["cluster", "get", "edge", "-o", "yaml"])).stdout);

@@ -52,10 +52,10 @@ describe("kubegate agent", () => {
       let list = "";
       while (Date.now() < deadline) {
         list = (await admin.run(["cluster", "list"])).stdout;
-        if (/\nedge\s+agent\s+Ready\s+v1\.32/.test(list)) break;
+        if (/\nedge\s+agent\s+impersonate\s+Ready\s+v1\.32/.test(list)) break;
         await new Promise((r) => setTimeout(r, 100));
       }
-      expect(list, stderr).toMatch(/\nedge\s+agent\s+Ready\s+v1\.32\S*\s/);
+      expect(list, stderr).toMatch(/\nedge\s+agent\s+impersonate\s+Ready\s+v1\.32\S*\s/);
       const got = JSON.parse((await admin.run(["cluster", "get", "edge", "-o", "json"])).stdout);
       expect(got.status).toMatchObject({ phase: "CLUSTER_PHASE_READY", agentVersion: "0.1.0" });
       expect(stderr).toContain('"msg":"tunnel up"');
@@ -93,5 +93,12 @@ describe("kubegate agent", () => {
     const noCluster = await admin.run(["agent", "--gateway", gw.dataUrl, "--gateway-ca-file", join(admin.home, "ca.crt")], undefined, { KUBERNETES_SERVICE_HOST: "" });
     expect(noCluster.code).toBe(1);
     expect(noCluster.stderr).toContain("pass --kubeconfig");
+    const base = ["agent", "--gateway", gw.dataUrl, "--gateway-ca-file", join(admin.home, "ca.crt"), "--kubeconfig", memberKubeconfig];
+    const halfFrontProxy = await admin.run([...base, "--front-proxy-cert-file", join(admin.home, "ca.crt")]);
+    expect(halfFrontProxy.code).toBe(2);
+    expect(halfFrontProxy.stderr).toContain("--front-proxy-cert-file and --front-proxy-key-file go together");
+    const wrongKey = await admin.run([...base, "--front-proxy-cert-file", join(admin.home, "ca.crt"), "--front-proxy-key-file", join(admin.home, "missing.key")]);
+    expect(wrongKey.code).toBe(1);
+    expect(wrongKey.stderr).toContain("cannot read the front-proxy key");
   });
 });

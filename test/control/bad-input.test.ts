@@ -5,9 +5,10 @@
 import { durationFromMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CredentialKind, IdentityMode } from "../../gen/kubegate/v1/cluster_pb.ts";
 import { RetryInfoSchema } from "../../gen/kubegate/v1/errors_pb.ts";
 import { Role, SubjectKind } from "../../gen/kubegate/v1/grant_pb.ts";
-import { createCa } from "../../src/tls/pki.ts";
+import { createCa, issueClientCert } from "../../src/tls/pki.ts";
 import { startTestControlPlane, type TestControlPlane } from "../support/control-plane.ts";
 
 async function failure(p: Promise<unknown>): Promise<ConnectError> {
@@ -72,6 +73,54 @@ describe("bad input", () => {
     await expectError(clusters.listClusters({ pageToken: "bogus" }), Code.InvalidArgument, /page_token: is not a page token/);
     // Nothing was created by any of these.
     expect((await clusters.listClusters({})).clusters.map((c) => c.name)).toEqual(["prod-eu"]);
+  });
+
+  it("front-proxy mode: the front-proxy certificate is required, is the only credential, and its key is never shown or logged", async () => {
+    const { clusters } = cp.clients();
+    const fpCa = await createCa("front-proxy");
+    const fp = await issueClientCert(fpCa, "front-proxy-client");
+    const noCn = await issueClientCert(fpCa, "");
+    const other = await issueClientCert(fpCa, "other");
+    const FRONT_PROXY = IdentityMode.FRONT_PROXY;
+    const fpCredential = (certPem: string, keyPem: string) => ({ kind: { case: "frontProxyCertificate" as const, value: { certPem, keyPem } } });
+    const withCredential = (credential: ReturnType<typeof fpCredential> | undefined) => ({ case: "direct" as const, value: { serverUrl: "https://m:6443", caPem: ca, credential } });
+    await expectError(
+      clusters.registerCluster({ name: "fp", identityMode: FRONT_PROXY, mode: withCredential(undefined) }),
+      Code.InvalidArgument,
+      /^direct.credential: front-proxy mode presents only the front-proxy client certificate: set front_proxy_certificate/,
+    );
+    await expectError(clusters.registerCluster({ name: "fp", identityMode: FRONT_PROXY, mode: direct("https://m:6443", ca) }), Code.InvalidArgument, /and no bearer_token or client_certificate/);
+    await expectError(clusters.registerCluster({ name: "fp", mode: withCredential(fpCredential(fp.certPem, fp.keyPem)) }), Code.InvalidArgument, /^direct.credential.front_proxy_certificate: needs identity_mode FRONT_PROXY/);
+    await expectError(clusters.registerCluster({ name: "fp", identityMode: FRONT_PROXY, mode: withCredential(fpCredential(fp.certPem, other.keyPem)) }), Code.InvalidArgument, /the private key does not match the certificate/);
+    await expectError(clusters.registerCluster({ name: "fp", identityMode: FRONT_PROXY, mode: withCredential(fpCredential(noCn.certPem, noCn.keyPem)) }), Code.InvalidArgument, /cert_pem: has no common name \(CN\)/);
+    await expectError(clusters.registerCluster({ name: "fp", identityMode: 7 as IdentityMode, mode: { case: "agent", value: {} } }), Code.InvalidArgument, "identity_mode: must be IMPERSONATE or FRONT_PROXY");
+    await expectError(
+      clusters.registerCluster({ name: "fp", identityMode: FRONT_PROXY, manageRbac: true, mode: withCredential(fpCredential(fp.certPem, fp.keyPem)) }),
+      Code.InvalidArgument,
+      /^manage_rbac: is not available for a direct cluster in front-proxy mode/,
+    );
+    expect((await clusters.listClusters({})).clusters.map((c) => c.name)).toEqual(["prod-eu"]);
+
+    const registered = (await clusters.registerCluster({ name: "fp", identityMode: FRONT_PROXY, mode: withCredential(fpCredential(fp.certPem, fp.keyPem)) })).cluster!;
+    expect(registered.identityMode).toBe(FRONT_PROXY);
+    expect(registered.credentialKind).toBe(CredentialKind.FRONT_PROXY_CERTIFICATE);
+    // Rotation keeps to the mode: another front-proxy certificate, never a token.
+    await expectError(
+      clusters.updateCluster({ name: "fp", updateMask: { paths: ["credential"] }, credential: { kind: { case: "bearerToken", value: "t" } } }),
+      Code.InvalidArgument,
+      /^credential: front-proxy mode presents only/,
+    );
+    const rotated = await issueClientCert(fpCa, "front-proxy-client");
+    await clusters.updateCluster({ name: "fp", updateMask: { paths: ["credential"] }, credential: fpCredential(rotated.certPem, rotated.keyPem) });
+    // The impersonate cluster refuses a front-proxy certificate.
+    await expectError(clusters.updateCluster({ name: "prod-eu", updateMask: { paths: ["credential"] }, credential: fpCredential(fp.certPem, fp.keyPem) }), Code.InvalidArgument, /needs identity_mode FRONT_PROXY/);
+    // An agent cluster may be in front-proxy mode with no certificate here: the agent holds it.
+    const edge = (await clusters.registerCluster({ name: "edge-fp", identityMode: FRONT_PROXY, mode: { case: "agent", value: {} } })).cluster!;
+    expect(edge.identityMode).toBe(FRONT_PROXY);
+    const everything = JSON.stringify([cp.logs, await clusters.getCluster({ name: "fp" }).then((r) => r.cluster?.caPem)]);
+    for (const key of [fp.keyPem, rotated.keyPem, other.keyPem]) expect(everything).not.toContain(key.split("\n")[1]);
+    await clusters.deregisterCluster({ name: "fp" });
+    await clusters.deregisterCluster({ name: "edge-fp" });
   });
 
   it("reports unknown clusters, duplicates and unknown grants", async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
-  impersonationHeaders,
+  identityHeaders,
   queryCarriesToken,
   sanitizeRequestHeaders,
   stripWebSocketBearer,
@@ -28,9 +28,10 @@ describe("sanitizeRequestHeaders", () => {
     ["impersonate-user", { "impersonate-user": "system:admin" }],
     ["impersonate-group", { "impersonate-group": ["system:masters", "x"] }],
     ["impersonate-uid", { "impersonate-uid": "1" }],
-    ["impersonate-extra-*", { "impersonate-extra-scopes": "all", "impersonate-extra-kubegate-grant": "gr-forged" }],
+    ["impersonate-extra-*", { "impersonate-extra-scopes": "all", "impersonate-extra-kubegate.dev%2Fgrant": "gr-forged", "Impersonate-Extra-Kubegate.Dev%2FToken-Id": "t" }],
     ["mixed-case impersonate", { "Impersonate-User": "system:admin", "IMPERSONATE-GROUP": "system:masters" }],
-    ["x-remote-*", { "x-remote-user": "admin", "x-remote-group": "system:masters", "x-remote-extra-foo": "bar", "X-Remote-User": "a" }],
+    ["x-remote-*", { "x-remote-user": "admin", "x-remote-group": "system:masters", "x-remote-extra-foo": "bar", "X-Remote-User": "a", "X-REMOTE-EXTRA-kubegate.dev%2Fgrant": "gr-forged" }],
+    ["x-remote-* named in Connection", { connection: "X-Remote-User, x-remote-group", "X-Remote-User": "admin", "x-Remote-Group": "system:masters" }],
     ["x-forwarded-*", { "x-forwarded-for": "1.2.3.4", "x-forwarded-proto": "https", "x-forwarded-host": "evil", forwarded: "for=1.2.3.4" }],
     ["audit-id", { "audit-id": "forged" }],
     ["host", { host: "member.internal" }],
@@ -119,26 +120,40 @@ describe("stripWebSocketBearer", () => {
   });
 });
 
-describe("impersonationHeaders", () => {
-  it("sets the user, one group per group, the grants and the audit id", () => {
-    expect(
-      impersonationHeaders({ user: "alice", groups: ["dev", "ops"], grantIds: ["gr-1", "gr-2"], prefix: "kubegate:", requestId: "req-1" }),
-    ).toEqual({
+describe("identityHeaders", () => {
+  const base = { mode: "impersonate" as const, user: "alice", groups: ["dev"], grantIds: ["gr-1"], tokenId: "tok-1", prefix: "kubegate:", requestId: "req-1" };
+
+  it("impersonate mode: the user, one group per group, the grants and token id as extras, the audit id", () => {
+    expect(identityHeaders({ ...base, groups: ["dev", "ops"], grantIds: ["gr-1", "gr-2"] })).toEqual({
       "impersonate-user": "kubegate:alice",
       "impersonate-group": ["kubegate:dev", "kubegate:ops"],
-      "impersonate-extra-kubegate-grant": ["gr-1", "gr-2"],
+      "impersonate-extra-kubegate.dev%2Fgrant": ["gr-1", "gr-2"],
+      "impersonate-extra-kubegate.dev%2Ftoken-id": "tok-1",
       "audit-id": "req-1",
     });
   });
 
-  it("omits groups and grants when there are none", () => {
-    expect(impersonationHeaders({ user: "ci@example.com", groups: [], grantIds: [], prefix: "", requestId: "r" })).toEqual({
+  it("front-proxy mode: the same identity in the request-header family, and no Impersonate-* header", () => {
+    const h = identityHeaders({ ...base, mode: "front-proxy", groups: ["dev", "ops"] });
+    expect(h).toEqual({
+      "x-remote-user": "kubegate:alice",
+      "x-remote-group": ["kubegate:dev", "kubegate:ops"],
+      "x-remote-extra-kubegate.dev%2Fgrant": ["gr-1"],
+      "x-remote-extra-kubegate.dev%2Ftoken-id": "tok-1",
+      "audit-id": "req-1",
+    });
+    // The extra key decodes, as kube-apiserver decodes it, to the documented name.
+    expect(Object.keys(h).filter((k) => k.startsWith("x-remote-extra-")).map((k) => decodeURIComponent(k.slice("x-remote-extra-".length)))).toEqual(["kubegate.dev/grant", "kubegate.dev/token-id"]);
+  });
+
+  it("omits groups, grants and token id when there are none", () => {
+    expect(identityHeaders({ ...base, user: "ci@example.com", groups: [], grantIds: [], tokenId: "", prefix: "", requestId: "r" })).toEqual({
       "impersonate-user": "ci@example.com",
       "audit-id": "r",
     });
   });
 
-  const injections: [what: string, identity: Partial<Parameters<typeof impersonationHeaders>[0]>, message: RegExp][] = [
+  const injections: [what: string, identity: Partial<Parameters<typeof identityHeaders>[0]>, message: RegExp][] = [
     ["newline in user", { user: "alice\r\nImpersonate-Group: system:masters" }, /user .* control character/],
     ["LF in user", { user: "alice\n" }, /control character/],
     ["NUL in user", { user: "alice\u0000" }, /control character/],
@@ -146,13 +161,13 @@ describe("impersonationHeaders", () => {
     ["DEL in group", { groups: ["ok", "bad\u007f"] }, /group .* control character/],
     ["newline in group", { groups: ["dev\nImpersonate-User: root"] }, /group/],
     ["newline in grant id", { grantIds: ["gr-1\r\n"] }, /grant id/],
+    ["newline in token id", { tokenId: "t\r\nX-Remote-User: root" }, /token id/],
     ["newline in request id", { requestId: "r\n" }, /request id/],
     ["newline in prefix", { prefix: "kubegate:\n" }, /control character/],
     ["empty user", { user: "" }, /must not be empty/],
   ];
-  it.each(injections)("throws on %s", (_, identity, message) => {
-    const base = { user: "alice", groups: ["dev"], grantIds: ["gr-1"], prefix: "kubegate:", requestId: "req-1" };
-    expect(() => impersonationHeaders({ ...base, ...identity })).toThrow(message);
+  it.each(injections)("throws on %s, in both modes", (_, identity, message) => {
+    for (const mode of ["impersonate", "front-proxy"] as const) expect(() => identityHeaders({ ...base, mode, ...identity })).toThrow(message);
   });
 });
 
@@ -221,7 +236,7 @@ describe("sanitizeResponseHeaders", () => {
 
 describe("impersonation of non-ASCII names", () => {
   it("sends UTF-8 bytes, as Kubernetes reads them", () => {
-    const h = impersonationHeaders({ user: "josé", groups: ["équipe"], grantIds: ["gr-1"], prefix: "kubegate:", requestId: "r" });
+    const h = identityHeaders({ mode: "impersonate", user: "josé", groups: ["équipe"], grantIds: ["gr-1"], tokenId: "t", prefix: "kubegate:", requestId: "r" });
     expect(Buffer.from(h["impersonate-user"] as string, "latin1").toString("utf8")).toBe("kubegate:josé");
     expect(Buffer.from((h["impersonate-group"] as string[])[0]!, "latin1").toString("utf8")).toBe("kubegate:équipe");
     expect(h["impersonate-user"]).not.toBe("kubegate:josé");

@@ -53,6 +53,7 @@ beforeAll(async () => {
     serverUrl: `https://127.0.0.1:${(member.address() as { port: number }).port}`,
     caPem: ca.certPem,
     credential: null,
+    identityMode: "impersonate",
     phase: "READY",
     agentCredentialHash: "",
     manageRbac: false,

@@ -7,7 +7,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { KUBECTL, clientEnv, hasFile, requireProgram, run, stream } from "../support/programs.ts";
+import { KUBECTL, clientEnv, hasFile, kubectlWatchSeesPatch, requireProgram, run, stream } from "../support/programs.ts";
 import { startTestGateway, type TestGateway, type TestUser } from "../support/gateway.ts";
 
 const enabled = requireProgram(hasFile(KUBECTL), "kubectl 1.32 (/usr/bin/kubectl)");
@@ -70,14 +70,7 @@ describe.runIf(enabled).each(["direct", "agent"] as const)("kubectl 1.32 through
 
   it("get -w sees an update as it happens", async () => {
     await kubectl(["create", "configmap", "watched", "--from-literal=v=1"]);
-    const w = stream(KUBECTL, ["get", "configmap", "watched", "-w", "-o", "custom-columns=NAME:.metadata.name,V:.data.v", "--no-headers"], clientEnv(kubeconfig, home));
-    try {
-      await w.waitFor((lines) => lines.some((l) => /watched\s+1/.test(l)));
-      await kubectl(["patch", "configmap", "watched", "-p", '{"data":{"v":"2"}}']);
-      await w.waitFor((lines) => lines.some((l) => /watched\s+2/.test(l)));
-    } finally {
-      await w.stop();
-    }
+    await kubectlWatchSeesPatch(clientEnv(kubeconfig, home), "watched");
   });
 
   it("logs -f streams lines as they are written", async () => {

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { SignJWT, decodeJwt, decodeProtectedHeader, generateKeyPair } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { KUBECTL, clientEnv, hasFile, requireProgram, run, type RunResult } from "../support/programs.ts";
-import { startTestGateway, type TestGateway, type TestUser } from "../support/gateway.ts";
+import { startTestGateway, tokenIdOf, type TestGateway, type TestUser } from "../support/gateway.ts";
 import { http2Connect, rawRequest, rawUpgrade, readBody, type Protocol, type RawResponse } from "../support/raw-client.ts";
 
 const enabled = requireProgram(hasFile(KUBECTL), "kubectl 1.32 (/usr/bin/kubectl)");
@@ -126,13 +126,21 @@ describe.runIf(enabled)("data path rules under attack", () => {
         expect(h["authorization"]).toBe(`Bearer ${gw.fake.gatewayToken}`);
         expect(h["impersonate-user"]).toBe("kubegate:alice");
         expect(h["impersonate-group"]).toEqual(["kubegate:dev", "kubegate:ops"]);
-        expect(h["impersonate-extra-kubegate-grant"]).toBe(alice.grantId);
+        // The grant and token ids, for the member's audit log (user.extra).
+        expect(h["impersonate-extra-kubegate.dev%2fgrant"]).toBe(alice.grantId);
+        expect(h["impersonate-extra-kubegate.dev%2ftoken-id"]).toBe(tokenIdOf(aliceToken));
         for (const name of ["impersonate-uid", "impersonate-extra-scopes", "proxy-authorization", "cookie", "x-secret-hop"]) expect(h[name], name).toBeUndefined();
         expect(Object.keys(h).filter((n) => n.startsWith("x-remote-"))).toEqual([]);
-        expect(Object.keys(h).filter((n) => n.startsWith("impersonate-")).sort()).toEqual(["impersonate-extra-kubegate-grant", "impersonate-group", "impersonate-user"]);
+        expect(Object.keys(h).filter((n) => n.startsWith("impersonate-")).sort()).toEqual([
+          "impersonate-extra-kubegate.dev%2fgrant",
+          "impersonate-extra-kubegate.dev%2ftoken-id",
+          "impersonate-group",
+          "impersonate-user",
+        ]);
         expect(JSON.stringify(h)).not.toContain(aliceToken);
         // The member acted as the impersonated user, not as anyone the client named.
         expect(seen[0]!.impersonatedUser?.name).toBe("kubegate:alice");
+        expect(seen[0]!.impersonatedUser?.extra).toEqual({ "kubegate.dev/grant": [alice.grantId], "kubegate.dev/token-id": [tokenIdOf(aliceToken)] });
       });
     }
   });

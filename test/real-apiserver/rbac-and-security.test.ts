@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GrantState, Role, SubjectKind } from "../../gen/kubegate/v1/grant_pb.ts";
-import { startRealGateway, type RealGateway } from "../support/gateway.ts";
+import { startRealGateway, tokenIdOf, type RealGateway } from "../support/gateway.ts";
 import { realApiserverAvailable, startKubeApiserver, type KubeApiserver } from "../support/kube-apiserver.ts";
 import { KUBECTL, PYTHON, clientEnv, hasFile, hasPythonKubernetes, requireProgram, run, stream } from "../support/programs.ts";
 import { http1Request, rawRequest, rawUpgrade, readBody, type Protocol } from "../support/raw-client.ts";
@@ -127,10 +127,13 @@ describe.runIf(enabled).each(["direct", "agent"] as const)("the data-path rules 
   const ns = `secure-${mode}`;
   let gw: RealGateway;
   let token: string;
+  let grantId: string;
   beforeAll(async () => {
     await apiserver.namespace(ns);
     gw = await startRealGateway(apiserver, { mode, clusterName: cluster });
-    token = await (await gw.user("sam", { role: "edit", namespaces: [ns], groups: ["dev"] })).token();
+    const sam = await gw.user("sam", { role: "edit", namespaces: [ns], groups: ["dev"] });
+    grantId = sam.grantId;
+    token = await sam.token();
   });
   afterAll(() => gw?.close());
 
@@ -161,6 +164,8 @@ describe.runIf(enabled).each(["direct", "agent"] as const)("the data-path rules 
       expect(who.groups).toContain("kubegate:dev");
       expect(who.groups).not.toContain("system:masters");
       expect(Object.keys(who.extra ?? {})).not.toContain("scopes");
+      // The member's audit log can tell which grant and token allowed it (user.extra).
+      expect(who.extra).toEqual({ "kubegate.dev/grant": [grantId], "kubegate.dev/token-id": [tokenIdOf(token)] });
     }
   });
 

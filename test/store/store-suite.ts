@@ -79,6 +79,16 @@ export function storeSuite(target: () => StoreTarget): void {
         after = page.at(-1)?.name;
       }
       expect(names).toEqual(all);
+
+      // Front-proxy mode: the identity mode round-trips, the certificate's key is sealed like any credential.
+      const fp = cluster("fp", { manageRbac: false, identityMode: "front-proxy", credential: { kind: "front-proxy", certPem: "CERT", keyPem: "front-proxy-private-key-of-fp" } });
+      await store.clusters.create(fp);
+      expect(await store.clusters.get("fp")).toEqual(fp);
+      const edgeFp = cluster("edge-fp", { mode: "agent", serverUrl: "", credential: null, identityMode: "front-proxy" });
+      await store.clusters.create(edgeFp);
+      expect(await store.clusters.get("edge-fp")).toEqual(edgeFp);
+      await store.clusters.delete("fp");
+      await store.clusters.delete("edge-fp");
       expect((await store.clusters.list({ limit: 2 })).map((c) => c.name)).toEqual(["a-c", "a1"]);
       expect((await store.clusters.list({ after: "ab", limit: 2 })).map((c) => c.name)).toEqual(["edge", "prod"]);
     });
@@ -501,15 +511,17 @@ export function storeSuite(target: () => StoreTarget): void {
       const { store, database } = await setup();
       await store.clusters.create(cluster("prod"));
       await store.clusters.create(cluster("mtls", { credential: { kind: "client-certificate", certPem: "CERT-PEM", keyPem: "PRIVATE-KEY-PEM-BYTES" } }));
+      await store.clusters.create(cluster("fp", { identityMode: "front-proxy", manageRbac: false, credential: { kind: "front-proxy", certPem: "FP-CERT", keyPem: "FRONT-PROXY-KEY-BYTES" } }));
       await store.signingKeys.insert(signingKey("k1"));
 
       const clusterRows = await database.raw("select * from clusters");
       const keyRows = await database.raw("select * from signing_keys");
       const dump = JSON.stringify([clusterRows, keyRows]);
-      expect(clusterRows).toHaveLength(2);
+      expect(clusterRows).toHaveLength(3);
       expect(keyRows).toHaveLength(1);
       expect(dump).not.toContain("super-secret-token-of-prod");
       expect(dump).not.toContain("PRIVATE-KEY-PEM-BYTES");
+      expect(dump).not.toContain("FRONT-PROXY-KEY-BYTES");
       expect(dump).not.toContain("private-d-of-k1");
       expect(String(keyRows[0]?.private_jwk_sealed)).toMatch(/^v1:/);
       // The public half stays readable; only secrets are sealed.

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { durationFromMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { IdentityMode } from "../../gen/kubegate/v1/cluster_pb.ts";
 import { Role, SubjectKind } from "../../gen/kubegate/v1/grant_pb.ts";
 import { KubeconfigMode } from "../../gen/kubegate/v1/token_pb.ts";
 import { createKubegateClients, type KubegateClients } from "../../src/client/clients.ts";
@@ -17,7 +18,8 @@ import { createLogger } from "../../src/log.ts";
 import { startKubegate, type Kubegate } from "../../src/serve/kubegate.ts";
 import { startAgent, type Agent, type AgentOptions } from "../../src/tunnel/agent.ts";
 import { clusterRoleBinding, roleBinding, startFakeApiserver, type FakeApiserver, type FakeApiserverOptions, type KubeObject } from "./fake-apiserver/index.ts";
-import type { KubeApiserver } from "./kube-apiserver.ts";
+import { FRONT_PROXY_CLIENT, type KubeApiserver } from "./kube-apiserver.ts";
+import type { KeyPair } from "../../src/tls/pki.ts";
 
 export type RoleName = "view" | "edit" | "admin" | "cluster-admin";
 const ROLES: Record<RoleName, Role> = { view: Role.VIEW, edit: Role.EDIT, admin: Role.ADMIN, "cluster-admin": Role.CLUSTER_ADMIN };
@@ -41,6 +43,8 @@ export interface Member {
   gatewayToken: string;
   /** A kubeconfig for that token (the agent's, out of cluster). */
   gatewayKubeconfig(): Promise<string>;
+  /** A front-proxy client certificate whose CN the member allows (front-proxy identity mode). */
+  frontProxyCertificate(): Promise<KeyPair>;
   /** Creates (or replaces) RBAC objects in the member, as its admin. */
   seed(objects: KubeObject[]): Promise<void>;
   /** Stops the member, when the gateway owns it. */
@@ -53,6 +57,8 @@ export interface GatewayOptions {
   /** "agent": the member is registered in agent mode and reached through an in-process agent. */
   mode?: "direct" | "agent";
   manageRbac?: boolean;
+  /** "front-proxy": registered in front-proxy identity mode; the gateway (direct) or the agent presents the member's front-proxy certificate. */
+  identity?: "impersonate" | "front-proxy";
   agent?: Partial<AgentOptions>;
   /** Agent mode: false registers the cluster but starts no in-process agent (the test runs its own). */
   startAgent?: boolean;
@@ -93,12 +99,15 @@ export interface RealGateway extends MemberGateway {
 export const MEMBER = "member";
 
 export async function startTestGateway(opts: GatewayOptions & { fake?: FakeApiserverOptions } = {}): Promise<TestGateway> {
-  const fake = await startFakeApiserver({ gateway: true, ...opts.fake });
+  // Front-proxy mode: the fake authenticates request headers, allowing the harness's CN only.
+  const requestHeader = opts.identity === "front-proxy" ? { requestHeader: { allowedNames: [FRONT_PROXY_CLIENT] } } : {};
+  const fake = await startFakeApiserver({ gateway: true, ...requestHeader, ...opts.fake });
   const member: Member = {
     url: fake.url,
     caPem: fake.caPem,
     gatewayToken: fake.gatewayToken!,
     gatewayKubeconfig: () => fake.kubeconfig({ token: fake.gatewayToken! }, "agent-kubeconfig.json"),
+    frontProxyCertificate: () => fake.issueFrontProxyCert(FRONT_PROXY_CLIENT),
     seed: async (objects) => void fake.seed(...objects),
     close: () => fake.close(),
   };
@@ -118,6 +127,7 @@ export async function startRealGateway(apiserver: KubeApiserver, opts: GatewayOp
     caPem: apiserver.caPem,
     gatewayToken: apiserver.gatewayToken,
     gatewayKubeconfig: () => apiserver.kubeconfig("agent", { token: apiserver.gatewayToken }),
+    frontProxyCertificate: async () => apiserver.frontProxy.client,
     async seed(objects) {
       for (const obj of objects) {
         const ns = obj.metadata?.namespace;
@@ -154,18 +164,27 @@ async function startGateway(member: Member, opts: GatewayOptions): Promise<Membe
   let agent: Agent | undefined;
   let bootstrapToken: string | undefined;
   let restartAgent: TestGateway["restartAgent"];
+  const frontProxy = opts.identity === "front-proxy" ? await member.frontProxyCertificate() : undefined;
+  const identityMode = frontProxy === undefined ? IdentityMode.IMPERSONATE : IdentityMode.FRONT_PROXY;
   if (opts.mode === "agent") {
-    const registered = await admin.clusters.registerCluster({ name: clusterName, mode: { case: "agent", value: {} }, manageRbac: opts.manageRbac ?? false });
+    const registered = await admin.clusters.registerCluster({ name: clusterName, mode: { case: "agent", value: {} }, manageRbac: opts.manageRbac ?? false, identityMode });
     bootstrapToken = registered.agentBootstrapToken;
     // The agent reaches the member as the gateway identity would: a token allowed to impersonate.
     const memberKubeconfig = await member.gatewayKubeconfig();
+    // Front-proxy mode: the agent's own files hold the certificate (the gateway never sees the key).
+    let agentFrontProxy: { certFile: string; keyFile: string } | undefined;
+    if (frontProxy !== undefined) {
+      agentFrontProxy = { certFile: join(dir, "front-proxy.crt"), keyFile: join(dir, "front-proxy.key") };
+      await writeFile(agentFrontProxy.certFile, frontProxy.certPem, { mode: 0o600 });
+      await writeFile(agentFrontProxy.keyFile, frontProxy.keyPem, { mode: 0o600 });
+    }
     const base: AgentOptions = {
       gatewayUrl: data.url,
       gatewayCaPem: control.tls.caPem,
       cluster: clusterName,
       stateDir: join(dir, "agent-state"),
       bootstrapToken: async () => bootstrapToken,
-      apiserver: { kubeconfig: memberKubeconfig },
+      apiserver: { kubeconfig: memberKubeconfig, ...(agentFrontProxy === undefined ? {} : { frontProxy: agentFrontProxy }) },
       version: "0.1.0-test",
       log: createLogger({ level: "info" }, sink),
       initialBackoffMs: 50,
@@ -180,10 +199,15 @@ async function startGateway(member: Member, opts: GatewayOptions): Promise<Membe
     };
     if (opts.startAgent !== false) await restartAgent();
   } else {
+    const credential =
+      frontProxy === undefined
+        ? { kind: { case: "bearerToken" as const, value: member.gatewayToken } }
+        : { kind: { case: "frontProxyCertificate" as const, value: { certPem: frontProxy.certPem, keyPem: frontProxy.keyPem } } };
     await admin.clusters.registerCluster({
       name: clusterName,
-      mode: { case: "direct", value: { serverUrl: member.url, caPem: member.caPem, credential: { kind: { case: "bearerToken", value: member.gatewayToken } } } },
+      mode: { case: "direct", value: { serverUrl: member.url, caPem: member.caPem, credential } },
       manageRbac: opts.manageRbac ?? false,
+      identityMode,
     });
   }
 
@@ -257,3 +281,8 @@ async function startGateway(member: Member, opts: GatewayOptions): Promise<Membe
 }
 
 export { timestampFromDate };
+
+/** The id (`jti`) of a kubegate token, which the member sees as the extra kubegate.dev/token-id. */
+export function tokenIdOf(token: string): string {
+  return (JSON.parse(Buffer.from(token.split(".")[1] ?? "", "base64url").toString("utf8")) as { jti: string }).jti;
+}

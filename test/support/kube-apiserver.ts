@@ -224,6 +224,8 @@ export async function startKubeApiserver(opts: KubeApiserverOptions = {}): Promi
       "serving.crt": serving.certPem,
       "serving.key": serving.keyPem,
       "front-proxy-ca.crt": fpCa.certPem,
+      "front-proxy-client.crt": fpClient.certPem,
+      "front-proxy-client.key": fpClient.keyPem,
       "sa.pub": sa.publicKey.export({ type: "spki", format: "pem" }) as string,
       "sa.key": sa.privateKey.export({ type: "sec1", format: "pem" }) as string,
       "tokens.csv": `${gatewayToken},${GATEWAY_USER},${GATEWAY_USER}\n`,
@@ -268,6 +270,10 @@ export async function startKubeApiserver(opts: KubeApiserverOptions = {}): Promi
         "--requestheader-username-headers=X-Remote-User",
         "--requestheader-group-headers=X-Remote-Group",
         "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+        // The aggregation layer's other half: the certificate the API server itself presents
+        // to aggregated API servers (the one kubegate's front-proxy mode presents to it).
+        `--proxy-client-cert-file=${join(pki, "front-proxy-client.crt")}`,
+        `--proxy-client-key-file=${join(pki, "front-proxy-client.key")}`,
         "--authorization-mode=RBAC",
         "--service-cluster-ip-range=10.0.0.0/24",
         "--endpoint-reconciler-type=none",

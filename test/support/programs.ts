@@ -111,3 +111,19 @@ export function stream(bin: string, args: string[], env: NodeJS.ProcessEnv, opts
     },
   };
 }
+
+/**
+ * `kubectl get configmap NAME -w` (with this kubeconfig environment) shows data.v=1, then
+ * the patch to v=2 as it happens. The ConfigMap must exist with v=1.
+ */
+export async function kubectlWatchSeesPatch(env: NodeJS.ProcessEnv, name: string): Promise<void> {
+  const w = stream(KUBECTL, ["get", "configmap", name, "-w", "-o", "custom-columns=NAME:.metadata.name,V:.data.v", "--no-headers"], env);
+  try {
+    await w.waitFor((lines) => lines.some((l) => new RegExp(`${name}\\s+1`).test(l)));
+    const patched = await run(KUBECTL, ["patch", "configmap", name, "-p", '{"data":{"v":"2"}}'], env);
+    if (patched.code !== 0) throw new Error(`kubectl patch failed: ${patched.stderr}`);
+    await w.waitFor((lines) => lines.some((l) => new RegExp(`${name}\\s+2`).test(l)));
+  } finally {
+    await w.stop();
+  }
+}

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file kubegate/v1/cluster.proto.
  */
 export const file_kubegate_v1_cluster: GenFile = /*@__PURE__*/
-  fileDesc("ChlrdWJlZ2F0ZS92MS9jbHVzdGVyLnByb3RvEgtrdWJlZ2F0ZS52MSKzAwoHQ2x1c3RlchIMCgRuYW1lGAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRIwCgZsYWJlbHMYAyADKAsyIC5rdWJlZ2F0ZS52MS5DbHVzdGVyLkxhYmVsc0VudHJ5EiYKBG1vZGUYBCABKA4yGC5rdWJlZ2F0ZS52MS5DbHVzdGVyTW9kZRISCgpzZXJ2ZXJfdXJsGAUgASgJEg4KBmNhX3BlbRgGIAEoCRI0Cg9jcmVkZW50aWFsX2tpbmQYByABKA4yGy5rdWJlZ2F0ZS52MS5DcmVkZW50aWFsS2luZBITCgttYW5hZ2VfcmJhYxgIIAEoCBIqCgZzdGF0dXMYCSABKAsyGi5rdWJlZ2F0ZS52MS5DbHVzdGVyU3RhdHVzEi8KC2NyZWF0ZV90aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKxAQoNQ2x1c3RlclN0YXR1cxIoCgVwaGFzZRgBIAEoDjIZLmt1YmVnYXRlLnYxLkNsdXN0ZXJQaGFzZRIaChJrdWJlcm5ldGVzX3ZlcnNpb24YAiABKAkSFQoNYWdlbnRfdmVyc2lvbhgDIAEoCRIyCg5sYXN0X3NlZW5fdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHbWVzc2FnZRgFIAEoCSJxChFDbHVzdGVyQ3JlZGVudGlhbBIWCgxiZWFyZXJfdG9rZW4YASABKAlIABI8ChJjbGllbnRfY2VydGlmaWNhdGUYAiABKAsyHi5rdWJlZ2F0ZS52MS5DbGllbnRDZXJ0aWZpY2F0ZUgAQgYKBGtpbmQiNgoRQ2xpZW50Q2VydGlmaWNhdGUSEAoIY2VydF9wZW0YASABKAkSDwoHa2V5X3BlbRgCIAEoCSJkCgpEaXJlY3RNb2RlEhIKCnNlcnZlcl91cmwYASABKAkSDgoGY2FfcGVtGAIgASgJEjIKCmNyZWRlbnRpYWwYAyABKAsyHi5rdWJlZ2F0ZS52MS5DbHVzdGVyQ3JlZGVudGlhbCILCglBZ2VudE1vZGUisQIKFlJlZ2lzdGVyQ2x1c3RlclJlcXVlc3QSDAoEbmFtZRgBIAEoCRIUCgxkaXNwbGF5X25hbWUYAiABKAkSPwoGbGFiZWxzGAMgAygLMi8ua3ViZWdhdGUudjEuUmVnaXN0ZXJDbHVzdGVyUmVxdWVzdC5MYWJlbHNFbnRyeRIpCgZkaXJlY3QYBCABKAsyFy5rdWJlZ2F0ZS52MS5EaXJlY3RNb2RlSAASJwoFYWdlbnQYBSABKAsyFi5rdWJlZ2F0ZS52MS5BZ2VudE1vZGVIABITCgttYW5hZ2VfcmJhYxgGIAEoCBISCgpyZXF1ZXN0X2lkGAcgASgJGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCBgoEbW9kZSJ6ChdSZWdpc3RlckNsdXN0ZXJSZXNwb25zZRIlCgdjbHVzdGVyGAEgASgLMhQua3ViZWdhdGUudjEuQ2x1c3RlchIdChVhZ2VudF9ib290c3RyYXBfdG9rZW4YAiABKAkSGQoRYWdlbnRfZ2F0ZXdheV91cmwYAyABKAkiIQoRR2V0Q2x1c3RlclJlcXVlc3QSDAoEbmFtZRgBIAEoCSI7ChJHZXRDbHVzdGVyUmVzcG9uc2USJQoHY2x1c3RlchgBIAEoCzIULmt1YmVnYXRlLnYxLkNsdXN0ZXIiVAoTTGlzdENsdXN0ZXJzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIWCg5sYWJlbF9zZWxlY3RvchgDIAEoCSJXChRMaXN0Q2x1c3RlcnNSZXNwb25zZRImCghjbHVzdGVycxgBIAMoCzIULmt1YmVnYXRlLnYxLkNsdXN0ZXISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIrECChRVcGRhdGVDbHVzdGVyUmVxdWVzdBIMCgRuYW1lGAEgASgJEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzaxIUCgxkaXNwbGF5X25hbWUYAyABKAkSPQoGbGFiZWxzGAQgAygLMi0ua3ViZWdhdGUudjEuVXBkYXRlQ2x1c3RlclJlcXVlc3QuTGFiZWxzRW50cnkSEgoKc2VydmVyX3VybBgFIAEoCRIOCgZjYV9wZW0YBiABKAkSMgoKY3JlZGVudGlhbBgHIAEoCzIeLmt1YmVnYXRlLnYxLkNsdXN0ZXJDcmVkZW50aWFsGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiPgoVVXBkYXRlQ2x1c3RlclJlc3BvbnNlEiUKB2NsdXN0ZXIYASABKAsyFC5rdWJlZ2F0ZS52MS5DbHVzdGVyIigKGERlcmVnaXN0ZXJDbHVzdGVyUmVxdWVzdBIMCgRuYW1lGAEgASgJIhsKGURlcmVnaXN0ZXJDbHVzdGVyUmVzcG9uc2UqXAoLQ2x1c3Rlck1vZGUSHAoYQ0xVU1RFUl9NT0RFX1VOU1BFQ0lGSUVEEAASFwoTQ0xVU1RFUl9NT0RFX0RJUkVDVBABEhYKEkNMVVNURVJfTU9ERV9BR0VOVBACKnwKDENsdXN0ZXJQaGFzZRIdChlDTFVTVEVSX1BIQVNFX1VOU1BFQ0lGSUVEEAASFwoTQ0xVU1RFUl9QSEFTRV9SRUFEWRABEhkKFUNMVVNURVJfUEhBU0VfT0ZGTElORRACEhkKFUNMVVNURVJfUEhBU0VfVU5LTk9XThADKpYBCg5DcmVkZW50aWFsS2luZBIfChtDUkVERU5USUFMX0tJTkRfVU5TUEVDSUZJRUQQABIgChxDUkVERU5USUFMX0tJTkRfQkVBUkVSX1RPS0VOEAESJgoiQ1JFREVOVElBTF9LSU5EX0NMSUVOVF9DRVJUSUZJQ0FURRACEhkKFUNSRURFTlRJQUxfS0lORF9BR0VOVBADMs8DCg9DbHVzdGVyUmVnaXN0cnkSXAoPUmVnaXN0ZXJDbHVzdGVyEiMua3ViZWdhdGUudjEuUmVnaXN0ZXJDbHVzdGVyUmVxdWVzdBokLmt1YmVnYXRlLnYxLlJlZ2lzdGVyQ2x1c3RlclJlc3BvbnNlEk0KCkdldENsdXN0ZXISHi5rdWJlZ2F0ZS52MS5HZXRDbHVzdGVyUmVxdWVzdBofLmt1YmVnYXRlLnYxLkdldENsdXN0ZXJSZXNwb25zZRJTCgxMaXN0Q2x1c3RlcnMSIC5rdWJlZ2F0ZS52MS5MaXN0Q2x1c3RlcnNSZXF1ZXN0GiEua3ViZWdhdGUudjEuTGlzdENsdXN0ZXJzUmVzcG9uc2USVgoNVXBkYXRlQ2x1c3RlchIhLmt1YmVnYXRlLnYxLlVwZGF0ZUNsdXN0ZXJSZXF1ZXN0GiIua3ViZWdhdGUudjEuVXBkYXRlQ2x1c3RlclJlc3BvbnNlEmIKEURlcmVnaXN0ZXJDbHVzdGVyEiUua3ViZWdhdGUudjEuRGVyZWdpc3RlckNsdXN0ZXJSZXF1ZXN0GiYua3ViZWdhdGUudjEuRGVyZWdpc3RlckNsdXN0ZXJSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
+  fileDesc("ChlrdWJlZ2F0ZS92MS9jbHVzdGVyLnByb3RvEgtrdWJlZ2F0ZS52MSLlAwoHQ2x1c3RlchIMCgRuYW1lGAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRIwCgZsYWJlbHMYAyADKAsyIC5rdWJlZ2F0ZS52MS5DbHVzdGVyLkxhYmVsc0VudHJ5EiYKBG1vZGUYBCABKA4yGC5rdWJlZ2F0ZS52MS5DbHVzdGVyTW9kZRISCgpzZXJ2ZXJfdXJsGAUgASgJEg4KBmNhX3BlbRgGIAEoCRI0Cg9jcmVkZW50aWFsX2tpbmQYByABKA4yGy5rdWJlZ2F0ZS52MS5DcmVkZW50aWFsS2luZBITCgttYW5hZ2VfcmJhYxgIIAEoCBIqCgZzdGF0dXMYCSABKAsyGi5rdWJlZ2F0ZS52MS5DbHVzdGVyU3RhdHVzEi8KC2NyZWF0ZV90aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoNaWRlbnRpdHlfbW9kZRgMIAEoDjIZLmt1YmVnYXRlLnYxLklkZW50aXR5TW9kZRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIrEBCg1DbHVzdGVyU3RhdHVzEigKBXBoYXNlGAEgASgOMhkua3ViZWdhdGUudjEuQ2x1c3RlclBoYXNlEhoKEmt1YmVybmV0ZXNfdmVyc2lvbhgCIAEoCRIVCg1hZ2VudF92ZXJzaW9uGAMgASgJEjIKDmxhc3Rfc2Vlbl90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdtZXNzYWdlGAUgASgJIrQBChFDbHVzdGVyQ3JlZGVudGlhbBIWCgxiZWFyZXJfdG9rZW4YASABKAlIABI8ChJjbGllbnRfY2VydGlmaWNhdGUYAiABKAsyHi5rdWJlZ2F0ZS52MS5DbGllbnRDZXJ0aWZpY2F0ZUgAEkEKF2Zyb250X3Byb3h5X2NlcnRpZmljYXRlGAMgASgLMh4ua3ViZWdhdGUudjEuQ2xpZW50Q2VydGlmaWNhdGVIAEIGCgRraW5kIjYKEUNsaWVudENlcnRpZmljYXRlEhAKCGNlcnRfcGVtGAEgASgJEg8KB2tleV9wZW0YAiABKAkiZAoKRGlyZWN0TW9kZRISCgpzZXJ2ZXJfdXJsGAEgASgJEg4KBmNhX3BlbRgCIAEoCRIyCgpjcmVkZW50aWFsGAMgASgLMh4ua3ViZWdhdGUudjEuQ2x1c3RlckNyZWRlbnRpYWwiCwoJQWdlbnRNb2RlIuMCChZSZWdpc3RlckNsdXN0ZXJSZXF1ZXN0EgwKBG5hbWUYASABKAkSFAoMZGlzcGxheV9uYW1lGAIgASgJEj8KBmxhYmVscxgDIAMoCzIvLmt1YmVnYXRlLnYxLlJlZ2lzdGVyQ2x1c3RlclJlcXVlc3QuTGFiZWxzRW50cnkSKQoGZGlyZWN0GAQgASgLMhcua3ViZWdhdGUudjEuRGlyZWN0TW9kZUgAEicKBWFnZW50GAUgASgLMhYua3ViZWdhdGUudjEuQWdlbnRNb2RlSAASEwoLbWFuYWdlX3JiYWMYBiABKAgSEgoKcmVxdWVzdF9pZBgHIAEoCRIwCg1pZGVudGl0eV9tb2RlGAggASgOMhkua3ViZWdhdGUudjEuSWRlbnRpdHlNb2RlGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCBgoEbW9kZSJ6ChdSZWdpc3RlckNsdXN0ZXJSZXNwb25zZRIlCgdjbHVzdGVyGAEgASgLMhQua3ViZWdhdGUudjEuQ2x1c3RlchIdChVhZ2VudF9ib290c3RyYXBfdG9rZW4YAiABKAkSGQoRYWdlbnRfZ2F0ZXdheV91cmwYAyABKAkiIQoRR2V0Q2x1c3RlclJlcXVlc3QSDAoEbmFtZRgBIAEoCSI7ChJHZXRDbHVzdGVyUmVzcG9uc2USJQoHY2x1c3RlchgBIAEoCzIULmt1YmVnYXRlLnYxLkNsdXN0ZXIiVAoTTGlzdENsdXN0ZXJzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIWCg5sYWJlbF9zZWxlY3RvchgDIAEoCSJXChRMaXN0Q2x1c3RlcnNSZXNwb25zZRImCghjbHVzdGVycxgBIAMoCzIULmt1YmVnYXRlLnYxLkNsdXN0ZXISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIrECChRVcGRhdGVDbHVzdGVyUmVxdWVzdBIMCgRuYW1lGAEgASgJEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzaxIUCgxkaXNwbGF5X25hbWUYAyABKAkSPQoGbGFiZWxzGAQgAygLMi0ua3ViZWdhdGUudjEuVXBkYXRlQ2x1c3RlclJlcXVlc3QuTGFiZWxzRW50cnkSEgoKc2VydmVyX3VybBgFIAEoCRIOCgZjYV9wZW0YBiABKAkSMgoKY3JlZGVudGlhbBgHIAEoCzIeLmt1YmVnYXRlLnYxLkNsdXN0ZXJDcmVkZW50aWFsGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiPgoVVXBkYXRlQ2x1c3RlclJlc3BvbnNlEiUKB2NsdXN0ZXIYASABKAsyFC5rdWJlZ2F0ZS52MS5DbHVzdGVyIigKGERlcmVnaXN0ZXJDbHVzdGVyUmVxdWVzdBIMCgRuYW1lGAEgASgJIhsKGURlcmVnaXN0ZXJDbHVzdGVyUmVzcG9uc2UqXAoLQ2x1c3Rlck1vZGUSHAoYQ0xVU1RFUl9NT0RFX1VOU1BFQ0lGSUVEEAASFwoTQ0xVU1RFUl9NT0RFX0RJUkVDVBABEhYKEkNMVVNURVJfTU9ERV9BR0VOVBACKnwKDENsdXN0ZXJQaGFzZRIdChlDTFVTVEVSX1BIQVNFX1VOU1BFQ0lGSUVEEAASFwoTQ0xVU1RFUl9QSEFTRV9SRUFEWRABEhkKFUNMVVNURVJfUEhBU0VfT0ZGTElORRACEhkKFUNMVVNURVJfUEhBU0VfVU5LTk9XThADKsMBCg5DcmVkZW50aWFsS2luZBIfChtDUkVERU5USUFMX0tJTkRfVU5TUEVDSUZJRUQQABIgChxDUkVERU5USUFMX0tJTkRfQkVBUkVSX1RPS0VOEAESJgoiQ1JFREVOVElBTF9LSU5EX0NMSUVOVF9DRVJUSUZJQ0FURRACEhkKFUNSRURFTlRJQUxfS0lORF9BR0VOVBADEisKJ0NSRURFTlRJQUxfS0lORF9GUk9OVF9QUk9YWV9DRVJUSUZJQ0FURRAEKmsKDElkZW50aXR5TW9kZRIdChlJREVOVElUWV9NT0RFX1VOU1BFQ0lGSUVEEAASHQoZSURFTlRJVFlfTU9ERV9JTVBFUlNPTkFURRABEh0KGUlERU5USVRZX01PREVfRlJPTlRfUFJPWFkQAjLPAwoPQ2x1c3RlclJlZ2lzdHJ5ElwKD1JlZ2lzdGVyQ2x1c3RlchIjLmt1YmVnYXRlLnYxLlJlZ2lzdGVyQ2x1c3RlclJlcXVlc3QaJC5rdWJlZ2F0ZS52MS5SZWdpc3RlckNsdXN0ZXJSZXNwb25zZRJNCgpHZXRDbHVzdGVyEh4ua3ViZWdhdGUudjEuR2V0Q2x1c3RlclJlcXVlc3QaHy5rdWJlZ2F0ZS52MS5HZXRDbHVzdGVyUmVzcG9uc2USUwoMTGlzdENsdXN0ZXJzEiAua3ViZWdhdGUudjEuTGlzdENsdXN0ZXJzUmVxdWVzdBohLmt1YmVnYXRlLnYxLkxpc3RDbHVzdGVyc1Jlc3BvbnNlElYKDVVwZGF0ZUNsdXN0ZXISIS5rdWJlZ2F0ZS52MS5VcGRhdGVDbHVzdGVyUmVxdWVzdBoiLmt1YmVnYXRlLnYxLlVwZGF0ZUNsdXN0ZXJSZXNwb25zZRJiChFEZXJlZ2lzdGVyQ2x1c3RlchIlLmt1YmVnYXRlLnYxLkRlcmVnaXN0ZXJDbHVzdGVyUmVxdWVzdBomLmt1YmVnYXRlLnYxLkRlcmVnaXN0ZXJDbHVzdGVyUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message kubegate.v1.Cluster
@@ -80,6 +80,13 @@ export type Cluster = Message<"kubegate.v1.Cluster"> & {
    * @generated from field: google.protobuf.Timestamp update_time = 11;
    */
   updateTime?: Timestamp | undefined;
+
+  /**
+   * How the member learns who the user is (never UNSPECIFIED in a response).
+   *
+   * @generated from field: kubegate.v1.IdentityMode identity_mode = 12;
+   */
+  identityMode: IdentityMode;
 };
 
 /**
@@ -139,16 +146,29 @@ export type ClusterCredential = Message<"kubegate.v1.ClusterCredential"> & {
    */
   kind: {
     /**
+     * Identity mode IMPERSONATE.
+     *
      * @generated from field: string bearer_token = 1;
      */
     value: string;
     case: "bearerToken";
   } | {
     /**
+     * Identity mode IMPERSONATE.
+     *
      * @generated from field: kubegate.v1.ClientCertificate client_certificate = 2;
      */
     value: ClientCertificate;
     case: "clientCertificate";
+  } | {
+    /**
+     * Identity mode FRONT_PROXY: the front-proxy client certificate and its key; its CN must be
+     * in the member's --requestheader-allowed-names.
+     *
+     * @generated from field: kubegate.v1.ClientCertificate front_proxy_certificate = 3;
+     */
+    value: ClientCertificate;
+    case: "frontProxyCertificate";
   } | { case: undefined; value?: undefined };
 };
 
@@ -270,6 +290,15 @@ export type RegisterClusterRequest = Message<"kubegate.v1.RegisterClusterRequest
    * @generated from field: string request_id = 7;
    */
   requestId: string;
+
+  /**
+   * UNSPECIFIED means IMPERSONATE. FRONT_PROXY in direct mode needs
+   * direct.credential.front_proxy_certificate and no other credential; in agent mode the
+   * agent presents the certificate from its own files (kubegate agent --front-proxy-cert-file).
+   *
+   * @generated from field: kubegate.v1.IdentityMode identity_mode = 8;
+   */
+  identityMode: IdentityMode;
 };
 
 /**
@@ -408,6 +437,8 @@ export type UpdateClusterRequest = Message<"kubegate.v1.UpdateClusterRequest"> &
 
   /**
    * Which of the fields below to apply: display_name, labels, server_url, ca_pem, credential.
+   * The credential must suit the cluster's identity mode (a front_proxy_certificate for
+   * FRONT_PROXY, a bearer_token or client_certificate for IMPERSONATE).
    *
    * @generated from field: google.protobuf.FieldMask update_mask = 2;
    */
@@ -585,6 +616,13 @@ export enum CredentialKind {
    * @generated from enum value: CREDENTIAL_KIND_AGENT = 3;
    */
   AGENT = 3,
+
+  /**
+   * A front-proxy client certificate (identity mode FRONT_PROXY): the only credential presented.
+   *
+   * @generated from enum value: CREDENTIAL_KIND_FRONT_PROXY_CERTIFICATE = 4;
+   */
+  FRONT_PROXY_CERTIFICATE = 4,
 }
 
 /**
@@ -592,6 +630,44 @@ export enum CredentialKind {
  */
 export const CredentialKindSchema: GenEnum<CredentialKind> = /*@__PURE__*/
   enumDesc(file_kubegate_v1_cluster, 2);
+
+/**
+ * How kubegate tells the member who the user is.
+ *
+ * @generated from enum kubegate.v1.IdentityMode
+ */
+export enum IdentityMode {
+  /**
+   * Read as IMPERSONATE.
+   *
+   * @generated from enum value: IDENTITY_MODE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Impersonate-User, Impersonate-Group and Impersonate-Extra-* on the cluster's own
+   * credential, which needs the impersonate verb in the member.
+   *
+   * @generated from enum value: IDENTITY_MODE_IMPERSONATE = 1;
+   */
+  IMPERSONATE = 1,
+
+  /**
+   * Request-header authentication of the aggregation layer: kubegate (or, in agent mode, the
+   * agent) presents a front-proxy client certificate signed by the member's
+   * --requestheader-client-ca-file, whose CN is in --requestheader-allowed-names, and sets
+   * X-Remote-User, X-Remote-Group and X-Remote-Extra-*. No impersonate permission is needed.
+   *
+   * @generated from enum value: IDENTITY_MODE_FRONT_PROXY = 2;
+   */
+  FRONT_PROXY = 2,
+}
+
+/**
+ * Describes the enum kubegate.v1.IdentityMode.
+ */
+export const IdentityModeSchema: GenEnum<IdentityMode> = /*@__PURE__*/
+  enumDesc(file_kubegate_v1_cluster, 3);
 
 /**
  * ClusterRegistry owns the member clusters kubegate can reach. Admins only, except

@@ -17,6 +17,7 @@ export function cluster(name: string, overrides: Partial<ClusterRecord> = {}): C
     caPem: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
     credential: { kind: "bearer", token: `super-secret-token-of-${name}` },
     manageRbac: true,
+    identityMode: "impersonate",
     status: { phase: "UNKNOWN", kubernetesVersion: "", agentVersion: "", lastSeenAt: null, message: "" },
     agentBootstrapHash: null,
     agentCredentialHash: null,

@@ -3,7 +3,7 @@
  * kube-apiserver's order: authenticate → impersonate → authorize.
  */
 import type { TLSSocket } from "node:tls";
-import { type TokenTable, authenticate } from "./authn.ts";
+import { type AuthenticatedBy, type Authenticators, authenticate } from "./authn.ts";
 import type { UserInfo } from "./identity.ts";
 import { impersonate, wantsImpersonation } from "./impersonation.ts";
 import type { Authorizer } from "./rbac.ts";
@@ -31,18 +31,18 @@ export interface AdmissionInput {
   query: URLSearchParams;
   headers: Record<string, string | string[]>;
   socket: TLSSocket;
-  tokens: TokenTable;
+  authn: Authenticators;
   authorize: Authorizer;
   /** Receives identities as soon as they are known, so the request log has them even when admission fails later. */
-  onIdentity?: (requester: UserInfo | undefined, impersonated: UserInfo | undefined) => void;
+  onIdentity?: (requester: UserInfo | undefined, impersonated: UserInfo | undefined, by?: AuthenticatedBy) => void;
 }
 
 /** Runs the chain; throws 401/403/400 as ApiError. */
 export function admit(a: AdmissionInput): Admitted {
   const info = parseRequestInfo(a.method, a.path, a.query);
-  const auth = a.headers["authorization"];
-  const requester = authenticate(Array.isArray(auth) ? auth[0] : auth, a.socket, a.tokens);
-  a.onIdentity?.(requester, undefined);
+  const authenticated = authenticate(a.headers, a.socket, a.authn);
+  const requester = authenticated?.user;
+  a.onIdentity?.(requester, undefined, authenticated?.by);
   if (!requester) {
     if (ANONYMOUS_PATHS.has(a.path) && a.method === "GET") return { info };
     throw unauthorized();
@@ -52,7 +52,7 @@ export function admit(a: AdmissionInput): Admitted {
   if (wantsImpersonation(a.headers)) {
     impersonated = impersonate(a.headers, requester, a.authorize);
     user = impersonated;
-    a.onIdentity?.(requester, impersonated);
+    a.onIdentity?.(requester, impersonated, authenticated?.by);
   }
   if (ANONYMOUS_PATHS.has(a.path)) return { info, requester, impersonated, user };
   const allowed = a.authorize({ user, verb: info.verb, resourceRequest: info.resourceRequest, apiGroup: info.apiGroup, resource: info.resource, subresource: info.subresource, namespace: info.namespace, name: info.name, path: a.path });

@@ -31,7 +31,8 @@ export function impersonate(headers: Record<string, string | string[]>, requeste
   const extra: Record<string, string[]> = {};
   for (const [h, v] of Object.entries(headers)) {
     if (!h.startsWith("impersonate-extra-")) continue;
-    const key = decodeURIComponent(h.slice("impersonate-extra-".length));
+    // As kube-apiserver: the (lowercased) key is percent-decoded.
+    const key = decodeURIComponent(h.slice("impersonate-extra-".length).toLowerCase());
     extra[key] = [...(extra[key] ?? []), ...(Array.isArray(v) ? v : [v])];
   }
   if (user === undefined || user === "") {

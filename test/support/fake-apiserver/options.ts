@@ -23,6 +23,28 @@ export interface FakeApiserverOptions {
   bookmarkIntervalMs?: number;
   /** Interval between followed log lines. Default 150 ms. */
   logLineIntervalMs?: number;
+  /**
+   * Request-header authentication (the aggregation layer's front proxy), as kube-apiserver's
+   * --requestheader-* flags configure it. `ca: "own"` (default) creates a front-proxy CA apart
+   * from the client CA; `"client"` reuses the client CA (the pitfall docs/front-proxy.md warns
+   * about). Header names default to X-Remote-User, X-Remote-Group and X-Remote-Extra-.
+   */
+  requestHeader?: {
+    ca?: "own" | "client";
+    allowedNames?: string[];
+    usernameHeaders?: string[];
+    groupHeaders?: string[];
+    extraHeaderPrefixes?: string[];
+  };
+}
+
+/** The resolved request-header settings (without the CA, which the server creates). */
+export interface ResolvedRequestHeader {
+  ca: "own" | "client";
+  allowedNames: string[];
+  usernameHeaders: string[];
+  groupHeaders: string[];
+  extraHeaderPrefixes: string[];
 }
 
 /** Options with every default applied. */
@@ -34,6 +56,7 @@ export interface ResolvedOptions {
   version: VersionInfo;
   bookmarkIntervalMs: number;
   logLineIntervalMs: number;
+  requestHeader: ResolvedRequestHeader | undefined;
 }
 
 /** Applies defaults and checks values. */
@@ -51,5 +74,15 @@ export function resolveOptions(o: FakeApiserverOptions = {}, randomToken: () => 
     version: o.version ?? DEFAULT_VERSION,
     bookmarkIntervalMs: positive("bookmarkIntervalMs", o.bookmarkIntervalMs ?? 1000),
     logLineIntervalMs: positive("logLineIntervalMs", o.logLineIntervalMs ?? 150),
+    requestHeader:
+      o.requestHeader === undefined
+        ? undefined
+        : {
+            ca: o.requestHeader.ca ?? "own",
+            allowedNames: o.requestHeader.allowedNames ?? [],
+            usernameHeaders: o.requestHeader.usernameHeaders ?? ["X-Remote-User"],
+            groupHeaders: o.requestHeader.groupHeaders ?? ["X-Remote-Group"],
+            extraHeaderPrefixes: o.requestHeader.extraHeaderPrefixes ?? ["X-Remote-Extra-"],
+          },
   };
 }

@@ -80,6 +80,8 @@ export function createRbacAuthorizer(store: Store): Authorizer {
     if (a.user.groups.includes("system:authenticated")) {
       if (!a.resourceRequest && a.verb === "get" && PUBLIC_NON_RESOURCE.some((re) => re.test(a.path))) return true;
       if (a.resourceRequest && a.apiGroup === "authorization.k8s.io" && a.verb === "create" && /^selfsubject(access|rules)reviews$/.test(a.resource)) return true;
+      // system:basic-user: anyone may ask who they are (kubectl auth whoami).
+      if (a.resourceRequest && a.apiGroup === "authentication.k8s.io" && a.verb === "create" && a.resource === "selfsubjectreviews") return true;
     }
     return rulesFor(store, a.user, a.resourceRequest ? a.namespace : "").some((r) => ruleAllows(r, a));
   };

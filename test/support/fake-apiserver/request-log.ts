@@ -20,8 +20,12 @@ export interface RecordedRequest {
   headers: Record<string, string | string[]>;
   /** The `Upgrade` header of an upgrade request. */
   upgrade?: string;
-  /** Who authenticated (token or client certificate), if anyone. */
+  /** Who authenticated (token, client certificate, or request headers from the front proxy), if anyone. */
   user?: UserInfo;
+  /** Which authenticator accepted the request. */
+  authenticatedBy?: "requestheader" | "x509" | "token";
+  /** The CN of the client certificate presented on the connection, if any. */
+  clientCertificateCn?: string;
   /** Who the request acted as after impersonation, when impersonation headers were honoured. */
   impersonatedUser?: UserInfo;
   /** The status code sent (101 for accepted upgrades), once known. */

@@ -73,6 +73,7 @@ export const RESOURCE_TYPES: readonly ResourceType[] = [
     categories: ["all"],
     subresources: [{ name: "status", kind: "Deployment", verbs: ["get", "patch", "update"] }],
   }),
+  rt({ group: "authentication.k8s.io", resource: "selfsubjectreviews", kind: "SelfSubjectReview", namespaced: false, verbs: ["create"], stored: false }),
   rt({ group: "authorization.k8s.io", resource: "selfsubjectaccessreviews", kind: "SelfSubjectAccessReview", namespaced: false, verbs: ["create"], stored: false }),
   rt({ group: "authorization.k8s.io", resource: "selfsubjectrulesreviews", kind: "SelfSubjectRulesReview", namespaced: false, verbs: ["create"], stored: false }),
   rt({ group: "rbac.authorization.k8s.io", resource: "clusterrolebindings", kind: "ClusterRoleBinding", namespaced: false }),

@@ -1,6 +1,7 @@
 /**
  * SelfSubjectAccessReview and SelfSubjectRulesReview, answered with the same
- * authorizer that guards every request, so `kubectl auth can-i` tells the truth.
+ * authorizer that guards every request, so `kubectl auth can-i` tells the truth; and
+ * SelfSubjectReview, the identity the request acted as (`kubectl auth whoami`).
  */
 import type { RequestContext } from "./context.ts";
 import { decodeBody } from "./body.ts";
@@ -40,9 +41,17 @@ async function rulesReview(ctx: RequestContext): Promise<void> {
   sendJson(ctx.res, 201, { kind: "SelfSubjectRulesReview", apiVersion: "authorization.k8s.io/v1", metadata: { creationTimestamp: null }, spec: review.spec ?? {}, status: { resourceRules, nonResourceRules, incomplete: false } });
 }
 
+function subjectReview(ctx: RequestContext): void {
+  ctx.req.resume();
+  const { name, uid, groups, extra } = ctx.user;
+  const userInfo = { username: name, ...(uid === undefined ? {} : { uid }), groups, ...(extra === undefined ? {} : { extra }) };
+  sendJson(ctx.res, 201, { kind: "SelfSubjectReview", apiVersion: "authentication.k8s.io/v1", metadata: { creationTimestamp: null }, status: { userInfo } });
+}
+
 /** Serves POST on the self review resources. */
 export async function handleReview(ctx: RequestContext): Promise<void> {
   if (ctx.info.verb !== "create") throw methodNotAllowed();
+  if (ctx.info.resource === "selfsubjectreviews") return subjectReview(ctx);
   if (ctx.info.resource === "selfsubjectaccessreviews") return accessReview(ctx);
   return rulesReview(ctx);
 }

@@ -4,7 +4,7 @@
  * authentication, impersonation, RBAC, discovery, CRUD, watch, logs, exec and
  * a SPDY echo — plus test hooks and a request log. Test code only.
  */
-import { randomBytes } from "node:crypto";
+import { X509Certificate, randomBytes } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import type { IncomingMessage } from "node:http";
 import http2 from "node:http2";
@@ -15,7 +15,7 @@ import type { TLSSocket } from "node:tls";
 import { type KeyPair, createCa, issueClientCert, issueServerCert } from "../../../src/tls/pki.ts";
 import { admit } from "./admission.ts";
 import { type ApiSettings, routeApiRequest } from "./api.ts";
-import type { TokenTable, TokenUser } from "./authn.ts";
+import { type Authenticators, type TokenTable, type TokenUser, peerCertificateCn, withoutRequestHeaders } from "./authn.ts";
 import type { RequestContext } from "./context.ts";
 import { armDrop } from "./drop.ts";
 import { type Hooks, createHooks } from "./hooks.ts";
@@ -43,6 +43,10 @@ export interface FakeApiserver {
   caPem: string;
   /** The CA trusted for client certificates; issue more with issueClientCert. */
   clientCa: KeyPair;
+  /** With the `requestHeader` option: the requestheader CA (the client CA when `ca: "client"`). */
+  frontProxyCa?: KeyPair;
+  /** With the `requestHeader` option: a certificate of the requestheader CA with this CN (a front proxy's, if the CN is allowed). */
+  issueFrontProxyCert(commonName: string): Promise<KeyPair>;
   /** Token of user "admin" in group system:masters. */
   adminToken: string;
   /** Client certificate of user "admin-cert" in group system:masters. */
@@ -105,6 +109,8 @@ export async function startFakeApiserver(options?: FakeApiserverOptions): Promis
   const dir = await mkdtemp(join(tmpdir(), "fake-apiserver-"));
   const [ca, clientCa] = await Promise.all([createCa("fake-apiserver-ca"), createCa("fake-apiserver-client-ca")]);
   const [serving, adminCert] = await Promise.all([issueServerCert(ca, ["127.0.0.1", "localhost"]), issueClientCert(clientCa, "admin-cert", ["system:masters"])]);
+  const rh = opts.requestHeader;
+  const frontProxyCa = rh === undefined ? undefined : rh.ca === "client" ? clientCa : await createCa("fake-apiserver-front-proxy-ca");
 
   const store = createStore(findByResource("", "v1", "namespaces")!);
   const authorize = createRbacAuthorizer(store);
@@ -112,6 +118,11 @@ export async function startFakeApiserver(options?: FakeApiserverOptions): Promis
   const adminToken = randomToken();
   tokens.set(adminToken, { user: "admin", groups: ["system:masters"] });
   for (const [token, u] of Object.entries(opts.tokens)) tokens.set(token, u);
+  const authn: Authenticators = {
+    tokens,
+    clientCas: [new X509Certificate(clientCa.certPem)],
+    ...(rh === undefined || frontProxyCa === undefined ? {} : { requestHeader: { ...rh, cas: [new X509Certificate(frontProxyCa.certPem)] } }),
+  };
   const initial: KubeObject[] = [{ apiVersion: "v1", kind: "Namespace", metadata: { name: "default" } }, { apiVersion: "v1", kind: "Namespace", metadata: { name: "kube-system" } }, ...defaultRbacObjects()];
   if (opts.gateway) {
     tokens.set(opts.gateway.token, { user: opts.gateway.user });
@@ -130,13 +141,13 @@ export async function startFakeApiserver(options?: FakeApiserverOptions): Promis
     const url = new URL(req.url ?? "/", "https://fake");
     const headers = headerRecord(req.rawHeaders);
     const method = req.method ?? "GET";
-    const rec = log.record({ httpVersion: req.httpVersion, method, path: url.pathname, rawQuery: url.search.slice(1), query: queryRecord(url.searchParams), headers });
+    const rec = log.record({ httpVersion: req.httpVersion, method, path: url.pathname, rawQuery: url.search.slice(1), query: queryRecord(url.searchParams), headers, clientCertificateCn: peerCertificateCn(tlsSocketOf(req)) });
     res.on("finish", () => (rec.status = res.statusCode));
     try {
       let admitted: ReturnType<typeof admit> | undefined;
       let admissionError: unknown;
       try {
-        admitted = admit({ method, path: url.pathname, query: url.searchParams, headers, socket: tlsSocketOf(req), tokens, authorize, onIdentity: (r, i) => ((rec.user = r), (rec.impersonatedUser = i)) });
+        admitted = admit({ method, path: url.pathname, query: url.searchParams, headers, socket: tlsSocketOf(req), authn, authorize, onIdentity: (r, i, by) => ((rec.user = r), (rec.impersonatedUser = i), (rec.authenticatedBy = by)) });
       } catch (e) {
         admissionError = e;
       }
@@ -150,7 +161,7 @@ export async function startFakeApiserver(options?: FakeApiserverOptions): Promis
       }
       if (admissionError) throw admissionError;
       const { info, user } = admitted!;
-      const ctx: RequestContext = { req, res, info, query: url.searchParams, headers, user: user ?? { name: "system:anonymous", groups: ["system:unauthenticated"] }, store, authorize, streams, timings };
+      const ctx: RequestContext = { req, res, info, query: url.searchParams, headers: withoutRequestHeaders(headers, authn.requestHeader), user: user ?? { name: "system:anonymous", groups: ["system:unauthenticated"] }, store, authorize, streams, timings };
       await routeApiRequest(ctx, settings);
     } catch (e) {
       sendError(res, e);
@@ -164,7 +175,8 @@ export async function startFakeApiserver(options?: FakeApiserverOptions): Promis
     maxSessionMemory: 512,
     key: serving.keyPem,
     cert: serving.certPem,
-    ca: clientCa.certPem,
+    // Both CAs are offered for client certificates; each authenticator verifies its own.
+    ca: frontProxyCa === undefined || frontProxyCa === clientCa ? clientCa.certPem : [clientCa.certPem, frontProxyCa.certPem],
     requestCert: true,
     rejectUnauthorized: false,
   });
@@ -180,7 +192,7 @@ export async function startFakeApiserver(options?: FakeApiserverOptions): Promis
     s.on("error", () => {});
   });
   server.on("request", (req, res) => void onRequest(req, res));
-  server.on("upgrade", createUpgradeHandler({ store, tokens, authorize, hooks, log, streams }) as unknown as (req: IncomingMessage, socket: Socket, head: Buffer) => void);
+  server.on("upgrade", createUpgradeHandler({ store, authn, authorize, hooks, log, streams }) as unknown as (req: IncomingMessage, socket: Socket, head: Buffer) => void);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(0, "127.0.0.1", () => resolve());
@@ -210,6 +222,11 @@ export async function startFakeApiserver(options?: FakeApiserverOptions): Promis
       tokens.set(token, { user, groups } satisfies TokenUser);
     },
     issueClientCert: (user, groups = []) => issueClientCert(clientCa, user, groups),
+    ...(frontProxyCa === undefined ? {} : { frontProxyCa }),
+    issueFrontProxyCert(commonName) {
+      if (frontProxyCa === undefined) throw new Error("the fake apiserver was started without the requestHeader option");
+      return issueClientCert(frontProxyCa, commonName);
+    },
     async kubeconfig(user = {}, fileName) {
       const file = join(dir, fileName ?? `kubeconfig-${++kubeconfigs}.json`);
       await writeFile(file, renderKubeconfig(url, ca.certPem, { ...user, token: user.token ?? adminToken }), { mode: 0o600 });

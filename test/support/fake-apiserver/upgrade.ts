@@ -7,7 +7,7 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
 import { admit } from "./admission.ts";
-import type { TokenTable } from "./authn.ts";
+import { type Authenticators, peerCertificateCn } from "./authn.ts";
 import { runExecSession, chooseExecProtocol } from "./exec.ts";
 import type { Hooks } from "./hooks.ts";
 import { headerRecord, headerValues } from "./http-io.ts";
@@ -25,7 +25,7 @@ import type { StreamRegistry } from "./streams.ts";
 /** What the upgrade handler needs from the server. */
 export interface UpgradeDeps {
   store: Store;
-  tokens: TokenTable;
+  authn: Authenticators;
   authorize: Authorizer;
   hooks: Hooks;
   log: RequestLog;
@@ -62,7 +62,7 @@ export function createUpgradeHandler(d: UpgradeDeps): (req: IncomingMessage, soc
     const url = new URL(req.url ?? "/", "https://fake");
     const headers = headerRecord(req.rawHeaders);
     const upgrade = String(req.headers.upgrade ?? "");
-    const rec = d.log.record({ httpVersion: req.httpVersion, method: req.method ?? "GET", path: url.pathname, rawQuery: url.search.slice(1), query: queryRecord(url.searchParams), headers, upgrade });
+    const rec = d.log.record({ httpVersion: req.httpVersion, method: req.method ?? "GET", path: url.pathname, rawQuery: url.search.slice(1), query: queryRecord(url.searchParams), headers, upgrade, clientCertificateCn: peerCertificateCn(req.socket as TLSSocket) });
     const refuse = (e: ApiError) => {
       rec.status = e.code;
       writeRawStatus(socket, e.code, e.status);
@@ -77,9 +77,9 @@ export function createUpgradeHandler(d: UpgradeDeps): (req: IncomingMessage, soc
           query: url.searchParams,
           headers,
           socket: req.socket as TLSSocket,
-          tokens: d.tokens,
+          authn: d.authn,
           authorize: d.authorize,
-          onIdentity: (r, i) => ((rec.user = r), (rec.impersonatedUser = i)),
+          onIdentity: (r, i, by) => ((rec.user = r), (rec.impersonatedUser = i), (rec.authenticatedBy = by)),
         });
       } catch (e) {
         admissionError = e;

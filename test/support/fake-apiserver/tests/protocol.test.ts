@@ -160,7 +160,7 @@ describe("objects", () => {
     const accept = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json";
     const agg = await request1(fake, { path: "/apis", headers: { accept } });
     expect(agg.headers["content-type"]).toBe("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList");
-    expect(json(agg.body)["items"].map((g: any) => g.metadata.name)).toEqual(["apps", "authorization.k8s.io", "rbac.authorization.k8s.io"]);
+    expect(json(agg.body)["items"].map((g: any) => g.metadata.name)).toEqual(["apps", "authentication.k8s.io", "authorization.k8s.io", "rbac.authorization.k8s.io"]);
     const classic = json((await request1(fake, { path: "/api/v1" })).body);
     expect(classic["resources"].find((r: any) => r.name === "pods/exec")).toMatchObject({ kind: "PodExecOptions", verbs: ["create", "get"] });
   });
