@@ -42,13 +42,7 @@ export function connectionTokens(value: string | string[] | undefined): Set<stri
 /** Gathers a header's values under any spelling of its name. */
 export function lookupHeader(headers: HeaderMap, name: string): string[] {
   const out: string[] = [];
-  for (const key in headers) {
-    if (key !== name && key.toLowerCase() !== name) continue;
-    const value = headers[key];
-    if (value === undefined) continue;
-    if (typeof value === "string") out.push(value);
-    else out.push(...value);
-  }
+  for (const key in headers) if (key === name || key.toLowerCase() === name) out.push(...headerValues(headers[key]));
   return out;
 }
 

@@ -6,6 +6,7 @@ import type { ServerResponse } from "node:http";
 import { constants, type Http2ServerResponse } from "node:http2";
 import type { Duplex } from "node:stream";
 import { kinds, type ErrorKind } from "../errors.ts";
+import { headerBlock } from "./upgrade-relay.ts";
 
 export interface StatusBody {
   kind: "Status";
@@ -94,18 +95,16 @@ export function writeStatus(res: ServerResponse | Http2ServerResponse, err: Data
   res.end(body);
 }
 
-/** Header lines of a hand-written HTTP/1.1 response head, each ending in CRLF. */
-export const headerLines = (headers: Record<string, string>) =>
-  Object.entries(headers)
-    .map(([name, value]) => `${name}: ${value}\r\n`)
-    .join("");
-
 /** Answers an upgrade request on its raw socket with a Status and closes the connection. */
 export function writeStatusToSocket(socket: Duplex, err: DataPathError, headers: Record<string, string> = {}): void {
   const body = JSON.stringify(statusBody(err));
   const reason = kinds[err.kind].reason;
-  socket.end(
-    `HTTP/1.1 ${err.status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
-      `cache-control: no-store\r\nconnection: close\r\n${headerLines(headers)}\r\n${body}`,
-  );
+  const head = headerBlock(`HTTP/1.1 ${err.status} ${reason}`, {
+    "content-type": "application/json",
+    "content-length": String(Buffer.byteLength(body)),
+    "cache-control": "no-store",
+    connection: "close",
+    ...headers,
+  });
+  socket.end(head + body);
 }

@@ -8,7 +8,8 @@ import type { IncomingMessage } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import type { Duplex } from "node:stream";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { DataPathError, headerLines, writeStatus, writeStatusToSocket } from "../forward/kube-status.ts";
+import { DataPathError, writeStatus, writeStatusToSocket } from "../forward/kube-status.ts";
+import { headerBlock } from "../forward/upgrade-relay.ts";
 import type { View } from "../sync/view.ts";
 import type { ErrorKind } from "../errors.ts";
 import type { Logger } from "../log.ts";
@@ -139,7 +140,8 @@ export function handleAgentUpgrade(opts: AgentEndpointsOptions, req: IncomingMes
   (socket as { setTimeout?: (ms: number) => void }).setTimeout?.(0);
   // HTTP/2 takes over the TLS socket's native handle: a write still in flight there when
   // it does trips an assertion inside Node, so the 101 must be flushed first.
-  socket.write(`HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: ${TUNNEL_PROTOCOL}\r\n${AGENT_CLUSTER_HEADER}: ${cluster}\r\n${headerLines(mesh)}\r\n`, (err) => {
+  const answer = headerBlock("HTTP/1.1 101 Switching Protocols", { connection: "Upgrade", upgrade: TUNNEL_PROTOCOL, [AGENT_CLUSTER_HEADER]: cluster, ...mesh });
+  socket.write(answer, (err) => {
     if (err) socket.destroy();
     else opts.tunnels.adopt(socket, head, { cluster, credentialHash: hash, agentVersion, mesh: held !== undefined });
   });
