@@ -16,6 +16,11 @@ import { APISERVER_AUTHORITY } from "./protocol.ts";
 /** How long a request waits for an agent's tunnel to come up here before its 503. */
 export const TUNNEL_WAIT_MS = 2_000;
 
+/** Waits (at most TUNNEL_WAIT_MS) for a tunnel of the cluster here, else rejects with its 503. */
+async function awaitTunnel(tunnels: TunnelRegistry, cluster: string, timeoutMs: number): Promise<void> {
+  if (!(await tunnels.waitFor(cluster, Math.min(TUNNEL_WAIT_MS, timeoutMs)))) throw agentOffline(cluster);
+}
+
 export function createTunnelPool(cluster: string, tunnels: TunnelRegistry): H2Pool {
   return {
     protocol: "h2",
@@ -24,8 +29,8 @@ export function createTunnelPool(cluster: string, tunnels: TunnelRegistry): H2Po
       return session?.request(headers, { endStream });
     },
     async ready(connectTimeoutMs) {
-      if (await tunnels.waitFor(cluster, Math.min(TUNNEL_WAIT_MS, connectTimeoutMs))) return "h2";
-      throw agentOffline(cluster);
+      await awaitTunnel(tunnels, cluster, connectTimeoutMs);
+      return "h2";
     },
     stats() {
       return { sessions: tunnels.count(cluster), streams: 0 };
@@ -56,9 +61,7 @@ export function tunnelUpstream(tunnels: TunnelRegistry): (route: MemberRoute) =>
       http1: request,
       request,
       // Upgrades (exec, attach, port-forward) wait for a tunnel as ordinary requests do.
-      async waitReady(timeoutMs) {
-        if (!(await tunnels.waitFor(route.name, Math.min(TUNNEL_WAIT_MS, timeoutMs)))) throw agentOffline(route.name);
-      },
+      waitReady: (timeoutMs) => awaitTunnel(tunnels, route.name, timeoutMs),
       // The registry owns tunnels; they outlive a route change of their cluster.
       close: () => undefined,
     };
