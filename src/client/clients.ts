@@ -25,7 +25,7 @@ export interface ClientOptions {
   /** PEM CA for the control plane's certificate; system roots when absent. */
   caPem?: string;
   /** API key or OIDC ID token; a function is called per request (rotation, refresh). */
-  credential?: string | (() => string);
+  credential?: string | (() => string | Promise<string>);
   protocol?: Protocol;
   /** Default WRITE_MAX_BYTES. */
   writeMaxBytes?: number;
@@ -43,8 +43,8 @@ export interface KubegateClients {
 /** A transport for the chosen protocol; gRPC-Web goes over HTTP/1.1 as browsers would. */
 export function createTransport(opts: ClientOptions): Transport {
   const credential = opts.credential;
-  const auth: Interceptor = (next) => (req) => {
-    if (credential !== undefined) req.header.set("authorization", `Bearer ${typeof credential === "function" ? credential() : credential}`);
+  const auth: Interceptor = (next) => async (req) => {
+    if (credential !== undefined) req.header.set("authorization", `Bearer ${typeof credential === "function" ? await credential() : credential}`);
     return next(req);
   };
   const tls = opts.caPem === undefined ? {} : { ca: opts.caPem };

@@ -66,6 +66,10 @@ export interface ServeConfig {
   oidcUsernameClaim: string;
   oidcGroupsClaim: string;
   oidcUsernamePrefix: string;
+  /** Prepended to OIDC group names (empty: a grant to group `platform` matches the IdP's `platform`). */
+  oidcGroupsPrefix: string;
+  /** Scopes the CLI and console request when they log in. */
+  oidcScopes: string[];
 }
 
 type Kind = "string" | "duration" | "number" | "listen" | "boolean";
@@ -147,6 +151,8 @@ export const serveOptions: Record<string, OptionSpec> = {
   oidcUsernameClaim: { flag: "oidc-username-claim", kind: "string", default: "email", help: "claim holding the user name" },
   oidcGroupsClaim: { flag: "oidc-groups-claim", kind: "string", default: "groups", help: "claim holding the groups" },
   oidcUsernamePrefix: { flag: "oidc-username-prefix", kind: "string", default: "oidc:", help: "prefix for OIDC user names" },
+  oidcGroupsPrefix: { flag: "oidc-groups-prefix", kind: "string", default: "", help: "prefix for OIDC group names" },
+  oidcScopes: { flag: "oidc-scopes", kind: "string", default: "openid,email,offline_access", help: "scopes `kubegate login` requests, comma-separated (add groups for Dex)" },
 };
 
 export const envName = (flag: string) => `KUBEGATE_${flag.toUpperCase().replaceAll("-", "_")}`;
@@ -211,6 +217,13 @@ export function resolveServeConfig(flags: Record<string, string | undefined>, en
     const val = raw[key]!.toLowerCase();
     if (!["true", "false", "1", "0", "yes", "no"].includes(val)) throw new ConfigError(`${where(key)}: must be true or false`);
     return ["true", "1", "yes"].includes(val);
+  };
+
+  const scopes = () => {
+    const list = [...new Set(raw["oidcScopes"]!.split(/[\s,]+/).filter((s) => s !== ""))];
+    if (!list.includes("openid")) throw new ConfigError(`${where("oidcScopes")}: must include openid`);
+    if (list.some((s) => !/^[\x21\x23-\x5b\x5d-\x7e]+$/.test(s))) throw new ConfigError(`${where("oidcScopes")}: a scope is printable ASCII without quotes or backslashes`);
+    return list;
   };
 
   const dataDir = resolve(raw["dataDir"] ?? env["KUBEGATE_HOME"] ?? join(homedir(), ".kubegate"));
@@ -280,5 +293,7 @@ export function resolveServeConfig(flags: Record<string, string | undefined>, en
     oidcUsernameClaim: raw["oidcUsernameClaim"]!,
     oidcGroupsClaim: raw["oidcGroupsClaim"]!,
     oidcUsernamePrefix: raw["oidcUsernamePrefix"]!,
+    oidcGroupsPrefix: raw["oidcGroupsPrefix"]!,
+    oidcScopes: scopes(),
   };
 }

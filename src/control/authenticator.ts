@@ -26,6 +26,8 @@ export interface OidcOptions {
   groupsClaim: string;
   /** Prepended to OIDC user names, so they cannot collide with API-key subjects. */
   usernamePrefix: string;
+  /** Prepended to OIDC group names; empty by default, so grants name the IdP's groups. */
+  groupsPrefix?: string;
 }
 
 export interface AuthenticatorOptions {
@@ -94,7 +96,7 @@ export function createAuthenticator(opts: AuthenticatorOptions): Authenticator {
       const name = payload[oidc.usernameClaim];
       const groups = payload[oidc.groupsClaim];
       if (typeof name !== "string" || name === "") throw new Error(`claim ${oidc.usernameClaim} missing`);
-      const groupList = Array.isArray(groups) ? groups.filter((g): g is string => typeof g === "string") : [];
+      const groupList = Array.isArray(groups) ? groups.filter((g): g is string => typeof g === "string").map((g) => (oidc.groupsPrefix ?? "") + g) : [];
       return caller(oidc.usernamePrefix + name, groupList, "oidc");
     } catch (err) {
       throw errors.unauthenticated("the OIDC ID token is not valid for this kubegate", err);

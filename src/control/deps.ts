@@ -19,6 +19,8 @@ export interface ControlSettings {
   dataCaPem: string;
   /** How often an idle sync stream sends a heartbeat. */
   syncHeartbeatMs: number;
+  /** What GetLoginConfig tells the CLI and console; unset without an OIDC issuer. */
+  oidcLogin?: { issuerUrl: string; clientId: string; scopes: string[] };
 }
 
 export interface ControlDeps {

@@ -69,6 +69,15 @@ export function identityService(deps: ControlDeps): ServiceImpl<typeof IdentityS
       return { apiKeys: page.map(apiKeyToProto), nextPageToken: rows.length > size ? encodePageToken(page.at(-1)!.id, filter) : "" };
     },
 
+    async getLoginConfig() {
+      const oidc = deps.settings.oidcLogin;
+      return { ...(oidc === undefined ? {} : { oidc: { issuerUrl: oidc.issuerUrl, clientId: oidc.clientId, scopes: oidc.scopes } }), tokenExchange: false };
+    },
+
+    async exchangeToken() {
+      throw errors.precondition("token exchange is not configured on this control plane: it trusts no CI issuer");
+    },
+
     async revokeApiKey(req, ctx) {
       const caller = requireAdmin(ctx, "revoke API keys");
       const id = v.maxLength("id", req.id, 64);

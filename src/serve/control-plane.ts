@@ -94,6 +94,10 @@ export async function startControlPlane(config: ServeConfig, log: Logger, clock:
         dataUrl: config.dataUrl || listenUrl(config.dataListen),
         dataCaPem: tls.caPem,
         syncHeartbeatMs: config.syncHeartbeatMs,
+        oidcLogin:
+          config.oidcIssuerUrl === undefined || config.oidcClientId === undefined
+            ? undefined
+            : { issuerUrl: config.oidcIssuerUrl, clientId: config.oidcClientId, scopes: config.oidcScopes },
       },
       log: log.child({ component: "control" }),
       clock,
@@ -112,6 +116,7 @@ export async function startControlPlane(config: ServeConfig, log: Logger, clock:
               usernameClaim: config.oidcUsernameClaim,
               groupsClaim: config.oidcGroupsClaim,
               usernamePrefix: config.oidcUsernamePrefix,
+              groupsPrefix: config.oidcGroupsPrefix,
             },
       clock,
     });

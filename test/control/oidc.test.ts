@@ -8,6 +8,7 @@ import type { AddressInfo } from "node:net";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { exportJWK, generateKeyPair, SignJWT } from "jose";
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { createKubegateClients } from "../../src/client/clients.ts";
 import { startTestControlPlane, type TestControlPlane } from "../support/control-plane.ts";
 
 let issuer: http.Server;
@@ -35,7 +36,7 @@ beforeAll(async () => {
       .setIssuedAt()
       .setExpirationTime(o.exp ?? "5m")
       .sign(privateKey);
-  cp = await startTestControlPlane({ "oidc-issuer-url": issuerUrl, "oidc-client-id": "kubegate" });
+  cp = await startTestControlPlane({ "oidc-issuer-url": issuerUrl, "oidc-client-id": "kubegate", "oidc-scopes": "openid groups email offline_access" });
 });
 afterAll(async () => {
   await cp.close();
@@ -61,5 +62,33 @@ it("refuses a wrong audience, a foreign issuer and an expired token", async () =
     );
     expect(err?.code).toBe(Code.Unauthenticated);
     expect(err?.rawMessage).toBe("the OIDC ID token is not valid for this kubegate");
+  }
+});
+
+it("tells anyone how to log in, without credentials, and nothing more", async () => {
+  const anonymous = createKubegateClients({ baseUrl: cp.url, caPem: cp.caPem });
+  const config = await anonymous.identity.getLoginConfig({});
+  expect(config.oidc).toMatchObject({ issuerUrl, clientId: "kubegate", scopes: ["openid", "groups", "email", "offline_access"] });
+  expect(config.tokenExchange).toBe(false);
+  // The exemption is for those two calls only: everything else still needs a credential.
+  const err = await anonymous.identity.whoAmI({}).then(
+    () => undefined,
+    (e: unknown) => ConnectError.from(e),
+  );
+  expect(err?.code).toBe(Code.Unauthenticated);
+  const exchange = await anonymous.identity.exchangeToken({ subjectToken: "x.y.z" }).then(
+    () => undefined,
+    (e: unknown) => ConnectError.from(e),
+  );
+  expect(exchange?.code).toBe(Code.FailedPrecondition);
+});
+
+it("has no OIDC login to offer when no issuer is configured", async () => {
+  const plain = await startTestControlPlane();
+  try {
+    const config = await createKubegateClients({ baseUrl: plain.url, caPem: plain.caPem }).identity.getLoginConfig({});
+    expect(config.oidc).toBeUndefined();
+  } finally {
+    await plain.close();
   }
 });

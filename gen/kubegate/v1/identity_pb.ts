@@ -4,15 +4,15 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file kubegate/v1/identity.proto.
  */
 export const file_kubegate_v1_identity: GenFile = /*@__PURE__*/
-  fileDesc("ChprdWJlZ2F0ZS92MS9pZGVudGl0eS5wcm90bxILa3ViZWdhdGUudjEiDwoNV2hvQW1JUmVxdWVzdCJuCg5XaG9BbUlSZXNwb25zZRIPCgdzdWJqZWN0GAEgASgJEg4KBmdyb3VwcxgCIAMoCRINCgVhZG1pbhgDIAEoCBIYChBhdXRoZW50aWNhdGVkX2J5GAQgASgJEhIKCmFwaV9rZXlfaWQYBSABKAkingIKBkFwaUtleRIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEg8KB3N1YmplY3QYAyABKAkSDgoGZ3JvdXBzGAQgAygJEi8KC2NyZWF0ZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtleHBpcmVfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLcmV2b2tlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmxhc3RfdXNlZF90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpjcmVhdGVkX2J5GAkgASgJIokBChNDcmVhdGVBcGlLZXlSZXF1ZXN0EgwKBG5hbWUYASABKAkSDwoHc3ViamVjdBgCIAEoCRIOCgZncm91cHMYAyADKAkSLwoLZXhwaXJlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCnJlcXVlc3RfaWQYBSABKAkiTAoUQ3JlYXRlQXBpS2V5UmVzcG9uc2USJAoHYXBpX2tleRgBIAEoCzITLmt1YmVnYXRlLnYxLkFwaUtleRIOCgZzZWNyZXQYAiABKAkiVAoSTGlzdEFwaUtleXNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEhcKD2luY2x1ZGVfcmV2b2tlZBgDIAEoCCJVChNMaXN0QXBpS2V5c1Jlc3BvbnNlEiUKCGFwaV9rZXlzGAEgAygLMhMua3ViZWdhdGUudjEuQXBpS2V5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIhChNSZXZva2VBcGlLZXlSZXF1ZXN0EgoKAmlkGAEgASgJIhYKFFJldm9rZUFwaUtleVJlc3BvbnNlMtACCg9JZGVudGl0eVNlcnZpY2USQQoGV2hvQW1JEhoua3ViZWdhdGUudjEuV2hvQW1JUmVxdWVzdBobLmt1YmVnYXRlLnYxLldob0FtSVJlc3BvbnNlElMKDENyZWF0ZUFwaUtleRIgLmt1YmVnYXRlLnYxLkNyZWF0ZUFwaUtleVJlcXVlc3QaIS5rdWJlZ2F0ZS52MS5DcmVhdGVBcGlLZXlSZXNwb25zZRJQCgtMaXN0QXBpS2V5cxIfLmt1YmVnYXRlLnYxLkxpc3RBcGlLZXlzUmVxdWVzdBogLmt1YmVnYXRlLnYxLkxpc3RBcGlLZXlzUmVzcG9uc2USUwoMUmV2b2tlQXBpS2V5EiAua3ViZWdhdGUudjEuUmV2b2tlQXBpS2V5UmVxdWVzdBohLmt1YmVnYXRlLnYxLlJldm9rZUFwaUtleVJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("ChprdWJlZ2F0ZS92MS9pZGVudGl0eS5wcm90bxILa3ViZWdhdGUudjEiDwoNV2hvQW1JUmVxdWVzdCJuCg5XaG9BbUlSZXNwb25zZRIPCgdzdWJqZWN0GAEgASgJEg4KBmdyb3VwcxgCIAMoCRINCgVhZG1pbhgDIAEoCBIYChBhdXRoZW50aWNhdGVkX2J5GAQgASgJEhIKCmFwaV9rZXlfaWQYBSABKAkingIKBkFwaUtleRIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEg8KB3N1YmplY3QYAyABKAkSDgoGZ3JvdXBzGAQgAygJEi8KC2NyZWF0ZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtleHBpcmVfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLcmV2b2tlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmxhc3RfdXNlZF90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpjcmVhdGVkX2J5GAkgASgJIokBChNDcmVhdGVBcGlLZXlSZXF1ZXN0EgwKBG5hbWUYASABKAkSDwoHc3ViamVjdBgCIAEoCRIOCgZncm91cHMYAyADKAkSLwoLZXhwaXJlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCnJlcXVlc3RfaWQYBSABKAkiTAoUQ3JlYXRlQXBpS2V5UmVzcG9uc2USJAoHYXBpX2tleRgBIAEoCzITLmt1YmVnYXRlLnYxLkFwaUtleRIOCgZzZWNyZXQYAiABKAkiVAoSTGlzdEFwaUtleXNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEhcKD2luY2x1ZGVfcmV2b2tlZBgDIAEoCCJVChNMaXN0QXBpS2V5c1Jlc3BvbnNlEiUKCGFwaV9rZXlzGAEgAygLMhMua3ViZWdhdGUudjEuQXBpS2V5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIhChNSZXZva2VBcGlLZXlSZXF1ZXN0EgoKAmlkGAEgASgJIhYKFFJldm9rZUFwaUtleVJlc3BvbnNlIhcKFUdldExvZ2luQ29uZmlnUmVxdWVzdCJWChZHZXRMb2dpbkNvbmZpZ1Jlc3BvbnNlEiQKBG9pZGMYASABKAsyFi5rdWJlZ2F0ZS52MS5PaWRjTG9naW4SFgoOdG9rZW5fZXhjaGFuZ2UYAiABKAgiQgoJT2lkY0xvZ2luEhIKCmlzc3Vlcl91cmwYASABKAkSEQoJY2xpZW50X2lkGAIgASgJEg4KBnNjb3BlcxgDIAMoCSKPAQoURXhjaGFuZ2VUb2tlblJlcXVlc3QSFQoNc3ViamVjdF90b2tlbhgBIAEoCRIaChJzdWJqZWN0X3Rva2VuX3R5cGUYAiABKAkSHAoUcmVxdWVzdGVkX3Rva2VuX3R5cGUYAyABKAkSJgoDdHRsGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIq4BChVFeGNoYW5nZVRva2VuUmVzcG9uc2USFAoMYWNjZXNzX3Rva2VuGAEgASgJEhkKEWlzc3VlZF90b2tlbl90eXBlGAIgASgJEi8KC2V4cGlyZV90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdzdWJqZWN0GAQgASgJEg4KBmdyb3VwcxgFIAMoCRISCgphcGlfa2V5X2lkGAYgASgJMoMECg9JZGVudGl0eVNlcnZpY2USQQoGV2hvQW1JEhoua3ViZWdhdGUudjEuV2hvQW1JUmVxdWVzdBobLmt1YmVnYXRlLnYxLldob0FtSVJlc3BvbnNlElMKDENyZWF0ZUFwaUtleRIgLmt1YmVnYXRlLnYxLkNyZWF0ZUFwaUtleVJlcXVlc3QaIS5rdWJlZ2F0ZS52MS5DcmVhdGVBcGlLZXlSZXNwb25zZRJQCgtMaXN0QXBpS2V5cxIfLmt1YmVnYXRlLnYxLkxpc3RBcGlLZXlzUmVxdWVzdBogLmt1YmVnYXRlLnYxLkxpc3RBcGlLZXlzUmVzcG9uc2USUwoMUmV2b2tlQXBpS2V5EiAua3ViZWdhdGUudjEuUmV2b2tlQXBpS2V5UmVxdWVzdBohLmt1YmVnYXRlLnYxLlJldm9rZUFwaUtleVJlc3BvbnNlElkKDkdldExvZ2luQ29uZmlnEiIua3ViZWdhdGUudjEuR2V0TG9naW5Db25maWdSZXF1ZXN0GiMua3ViZWdhdGUudjEuR2V0TG9naW5Db25maWdSZXNwb25zZRJWCg1FeGNoYW5nZVRva2VuEiEua3ViZWdhdGUudjEuRXhjaGFuZ2VUb2tlblJlcXVlc3QaIi5rdWJlZ2F0ZS52MS5FeGNoYW5nZVRva2VuUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message kubegate.v1.WhoAmIRequest
@@ -269,6 +269,167 @@ export const RevokeApiKeyResponseSchema: GenMessage<RevokeApiKeyResponse> = /*@_
   messageDesc(file_kubegate_v1_identity, 8);
 
 /**
+ * @generated from message kubegate.v1.GetLoginConfigRequest
+ */
+export type GetLoginConfigRequest = Message<"kubegate.v1.GetLoginConfigRequest"> & {
+};
+
+/**
+ * Describes the message kubegate.v1.GetLoginConfigRequest.
+ * Use `create(GetLoginConfigRequestSchema)` to create a new message.
+ */
+export const GetLoginConfigRequestSchema: GenMessage<GetLoginConfigRequest> = /*@__PURE__*/
+  messageDesc(file_kubegate_v1_identity, 9);
+
+/**
+ * @generated from message kubegate.v1.GetLoginConfigResponse
+ */
+export type GetLoginConfigResponse = Message<"kubegate.v1.GetLoginConfigResponse"> & {
+  /**
+   * Unset when the control plane accepts no OIDC ID tokens (API keys only).
+   *
+   * @generated from field: kubegate.v1.OidcLogin oidc = 1;
+   */
+  oidc?: OidcLogin | undefined;
+
+  /**
+   * Whether ExchangeToken has at least one trusted issuer configured.
+   *
+   * @generated from field: bool token_exchange = 2;
+   */
+  tokenExchange: boolean;
+};
+
+/**
+ * Describes the message kubegate.v1.GetLoginConfigResponse.
+ * Use `create(GetLoginConfigResponseSchema)` to create a new message.
+ */
+export const GetLoginConfigResponseSchema: GenMessage<GetLoginConfigResponse> = /*@__PURE__*/
+  messageDesc(file_kubegate_v1_identity, 10);
+
+/**
+ * @generated from message kubegate.v1.OidcLogin
+ */
+export type OidcLogin = Message<"kubegate.v1.OidcLogin"> & {
+  /**
+   * The issuer URL; its /.well-known/openid-configuration names the endpoints.
+   *
+   * @generated from field: string issuer_url = 1;
+   */
+  issuerUrl: string;
+
+  /**
+   * The public client (no secret) the CLI logs in as; ID tokens carry it as audience.
+   *
+   * @generated from field: string client_id = 2;
+   */
+  clientId: string;
+
+  /**
+   * Scopes to request, e.g. openid, email, groups, offline_access.
+   *
+   * @generated from field: repeated string scopes = 3;
+   */
+  scopes: string[];
+};
+
+/**
+ * Describes the message kubegate.v1.OidcLogin.
+ * Use `create(OidcLoginSchema)` to create a new message.
+ */
+export const OidcLoginSchema: GenMessage<OidcLogin> = /*@__PURE__*/
+  messageDesc(file_kubegate_v1_identity, 11);
+
+/**
+ * @generated from message kubegate.v1.ExchangeTokenRequest
+ */
+export type ExchangeTokenRequest = Message<"kubegate.v1.ExchangeTokenRequest"> & {
+  /**
+   * The token to trade, e.g. a GitHub Actions or GitLab CI ID token (a signed JWT).
+   *
+   * @generated from field: string subject_token = 1;
+   */
+  subjectToken: string;
+
+  /**
+   * urn:ietf:params:oauth:token-type:id_token or urn:ietf:params:oauth:token-type:jwt;
+   * empty means id_token.
+   *
+   * @generated from field: string subject_token_type = 2;
+   */
+  subjectTokenType: string;
+
+  /**
+   * Empty or urn:kubegate:params:oauth:token-type:api-key, the only kind issued.
+   *
+   * @generated from field: string requested_token_type = 3;
+   */
+  requestedTokenType: string;
+
+  /**
+   * Unset means the issuer's configured lifetime; never longer than that, nor than 12 hours.
+   *
+   * @generated from field: google.protobuf.Duration ttl = 4;
+   */
+  ttl?: Duration | undefined;
+};
+
+/**
+ * Describes the message kubegate.v1.ExchangeTokenRequest.
+ * Use `create(ExchangeTokenRequestSchema)` to create a new message.
+ */
+export const ExchangeTokenRequestSchema: GenMessage<ExchangeTokenRequest> = /*@__PURE__*/
+  messageDesc(file_kubegate_v1_identity, 12);
+
+/**
+ * @generated from message kubegate.v1.ExchangeTokenResponse
+ */
+export type ExchangeTokenResponse = Message<"kubegate.v1.ExchangeTokenResponse"> & {
+  /**
+   * A kubegate API key (kgk_...), for Authorization: Bearer on the control plane.
+   *
+   * @generated from field: string access_token = 1;
+   */
+  accessToken: string;
+
+  /**
+   * urn:kubegate:params:oauth:token-type:api-key.
+   *
+   * @generated from field: string issued_token_type = 2;
+   */
+  issuedTokenType: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp expire_time = 3;
+   */
+  expireTime?: Timestamp | undefined;
+
+  /**
+   * Who the key speaks for, after the configured claim mapping.
+   *
+   * @generated from field: string subject = 4;
+   */
+  subject: string;
+
+  /**
+   * @generated from field: repeated string groups = 5;
+   */
+  groups: string[];
+
+  /**
+   * @generated from field: string api_key_id = 6;
+   */
+  apiKeyId: string;
+};
+
+/**
+ * Describes the message kubegate.v1.ExchangeTokenResponse.
+ * Use `create(ExchangeTokenResponseSchema)` to create a new message.
+ */
+export const ExchangeTokenResponseSchema: GenMessage<ExchangeTokenResponse> = /*@__PURE__*/
+  messageDesc(file_kubegate_v1_identity, 13);
+
+/**
  * IdentityService tells callers who they are and lets admins manage API keys.
  *
  * @generated from service kubegate.v1.IdentityService
@@ -307,6 +468,29 @@ export const IdentityService: GenService<{
     methodKind: "unary";
     input: typeof RevokeApiKeyRequestSchema;
     output: typeof RevokeApiKeyResponseSchema;
+  },
+  /**
+   * How to log in: the OIDC issuer and public client the CLI and the console use.
+   * Needs no credentials.
+   *
+   * @generated from rpc kubegate.v1.IdentityService.GetLoginConfig
+   */
+  getLoginConfig: {
+    methodKind: "unary";
+    input: typeof GetLoginConfigRequestSchema;
+    output: typeof GetLoginConfigResponseSchema;
+  },
+  /**
+   * Token exchange after RFC 8693: trades an OIDC token from a trusted CI issuer (claims
+   * mapped to a subject and groups by the control plane's configuration) for a short-lived
+   * kubegate API key. The subject token is the only credential the call needs.
+   *
+   * @generated from rpc kubegate.v1.IdentityService.ExchangeToken
+   */
+  exchangeToken: {
+    methodKind: "unary";
+    input: typeof ExchangeTokenRequestSchema;
+    output: typeof ExchangeTokenResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_kubegate_v1_identity, 0);
