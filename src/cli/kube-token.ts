@@ -19,6 +19,18 @@ function execCredential(entry: CachedToken): string {
   );
 }
 
+/**
+ * Whether kubectl says a person can answer (ExecCredential spec.interactive, given in
+ * KUBERNETES_EXEC_INFO; kubeconfig entries ask for interactiveMode IfAvailable).
+ */
+export function execInteractive(env: NodeJS.ProcessEnv = process.env): boolean {
+  try {
+    return (JSON.parse(env["KUBERNETES_EXEC_INFO"] ?? "{}") as { spec?: { interactive?: unknown } }).spec?.interactive === true;
+  } catch {
+    return false;
+  }
+}
+
 async function mint(session: Awaited<ReturnType<typeof loadSession>>, cluster: string): Promise<CachedToken> {
   const [{ clientsFor }, { timestampDate }, { GrantState }, { explain }] = await Promise.all([
     import("./connect.ts"),
@@ -26,7 +38,7 @@ async function mint(session: Awaited<ReturnType<typeof loadSession>>, cluster: s
     import("../../gen/kubegate/v1/grant_pb.ts"),
     import("./explain.ts"),
   ]);
-  const clients = clientsFor(session);
+  const clients = clientsFor(session, { interactive: execInteractive() });
   try {
     const res = await clients.tokens.mintToken({ cluster });
     const grants = await Promise.all(res.grantIds.map((id) => clients.grants.getGrant({ id }).then((g) => g.grant)));
@@ -46,8 +58,15 @@ export async function runKubeToken(argv: string[]): Promise<number> {
   const file = tokenCacheFile(cacheDir(), session, cluster);
   let entry = await readCachedToken(file);
   if (entry === undefined || !fresh(entry)) {
-    entry = await mint(session, cluster);
-    await writeCachedToken(file, entry);
+    // One process mints; the others waiting on the lock find its token in the cache.
+    const { withFileLock } = await import("./file-lock.ts");
+    entry = await withFileLock(`${file}.lock`, async () => {
+      const cached = await readCachedToken(file);
+      if (cached !== undefined && fresh(cached)) return cached;
+      const minted = await mint(session, cluster);
+      await writeCachedToken(file, minted);
+      return minted;
+    });
   }
   process.stdout.write(execCredential(entry));
   return 0;

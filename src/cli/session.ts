@@ -1,8 +1,10 @@
 /**
- * The logged-in session: control-plane URL, its CA, and the caller's API key, stored in
- * the user's config directory with mode 0600. Read by every command that calls kubegate.
+ * The logged-in session: control-plane URL, its CA, and the caller's credential (an API
+ * key, or an OIDC login: ID token and refresh token), stored in the user's config
+ * directory with mode 0600. Read by every command that calls kubegate.
  */
-import { chmod, mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { chmod, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { CliError } from "./cli-error.ts";
@@ -11,7 +13,20 @@ export interface Session {
   server: string;
   /** PEM; absent when the server's certificate chains to system roots. */
   caPem?: string;
-  apiKey: string;
+  /** Exactly one of apiKey and oidc is set. */
+  apiKey?: string;
+  oidc?: OidcLogin;
+}
+
+/** A login at the control plane's identity provider, as a public client. */
+export interface OidcLogin {
+  issuerUrl: string;
+  clientId: string;
+  scopes: string[];
+  /** The bearer the control plane verifies. */
+  idToken: string;
+  /** Absent when the provider issued none: the login ends with the ID token. */
+  refreshToken?: string;
 }
 
 /** $KUBEGATE_CONFIG_DIR, else $XDG_CONFIG_HOME/kubegate, else ~/.config/kubegate. */
@@ -41,20 +56,33 @@ export async function loadSession(env: NodeJS.ProcessEnv = process.env): Promise
   }
   try {
     const s = JSON.parse(text) as Partial<Session>;
-    if (typeof s.server !== "string" || typeof s.apiKey !== "string") throw new Error("missing fields");
-    return { server: s.server, apiKey: s.apiKey, ...(typeof s.caPem === "string" ? { caPem: s.caPem } : {}) };
+    if (typeof s.server !== "string") throw new Error("missing fields");
+    const caPem = typeof s.caPem === "string" ? { caPem: s.caPem } : {};
+    if (typeof s.apiKey === "string") return { server: s.server, apiKey: s.apiKey, ...caPem };
+    const o = s.oidc;
+    if (o === undefined || typeof o.issuerUrl !== "string" || typeof o.clientId !== "string" || typeof o.idToken !== "string" || !Array.isArray(o.scopes)) throw new Error("missing fields");
+    const oidc: OidcLogin = { issuerUrl: o.issuerUrl, clientId: o.clientId, scopes: o.scopes.map(String), idToken: o.idToken, ...(typeof o.refreshToken === "string" ? { refreshToken: o.refreshToken } : {}) };
+    return { server: s.server, oidc, ...caPem };
   } catch {
     throw new CliError(`${file} is damaged: run \`kubegate login\` again`);
   }
 }
 
+/** Replaces the file whole (a refresh in another process never reads half of it). */
 export async function saveSession(session: Session, env: NodeJS.ProcessEnv = process.env): Promise<string> {
   const dir = configDir(env);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const file = join(dir, SESSION_FILE);
-  await writeFile(file, JSON.stringify(session, null, 2) + "\n", { mode: 0o600 });
-  await chmod(file, 0o600);
+  const tmp = `${file}.${randomBytes(6).toString("hex")}.tmp`;
+  await writeFile(tmp, JSON.stringify(session, null, 2) + "\n", { mode: 0o600 });
+  await chmod(tmp, 0o600);
+  await rename(tmp, file);
   return file;
+}
+
+/** The lock every process takes before it refreshes the session's login. */
+export function sessionLockFile(env: NodeJS.ProcessEnv = process.env): string {
+  return join(configDir(env), `${SESSION_FILE}.lock`);
 }
 
 export async function removeSession(env: NodeJS.ProcessEnv = process.env): Promise<boolean> {

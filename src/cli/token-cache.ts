@@ -7,6 +7,16 @@ import { chmod, mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Session } from "./session.ts";
 
+/** The `sub` of an ID token, read without jose (the fast path loads nothing). */
+function subjectOf(jwt: string): string {
+  try {
+    const sub = (JSON.parse(Buffer.from(jwt.split(".")[1] ?? "", "base64url").toString("utf8")) as { sub?: unknown }).sub;
+    return typeof sub === "string" ? sub : "";
+  } catch {
+    return "";
+  }
+}
+
 export interface CachedToken {
   token: string;
   /** ISO 8601. */
@@ -14,9 +24,13 @@ export interface CachedToken {
   issuedAt: string;
 }
 
-/** The cache file: the server and key are hashed so another login never sees these tokens. */
+/**
+ * The cache file: the server and credential are hashed so another login never sees these
+ * tokens. An OIDC login is named by its issuer and subject, which a refresh keeps.
+ */
 export function tokenCacheFile(dir: string, session: Session, cluster: string): string {
-  const who = createHash("sha256").update(`${session.server}\u0000${session.apiKey}`).digest("hex").slice(0, 24);
+  const credential = session.apiKey ?? `oidc\u0000${session.oidc?.issuerUrl}\u0000${session.oidc?.clientId}\u0000${subjectOf(session.oidc?.idToken ?? "")}`;
+  const who = createHash("sha256").update(`${session.server}\u0000${credential}`).digest("hex").slice(0, 24);
   return join(dir, "tokens", `${who}-${cluster}.json`);
 }
 

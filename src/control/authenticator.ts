@@ -19,6 +19,9 @@ export function newApiKeySecret(): string {
   return API_KEY_PREFIX + randomBytes(32).toString("base64url");
 }
 
+/** Seconds of clock difference from the identity provider that ID tokens are allowed. */
+export const OIDC_CLOCK_TOLERANCE_S = 30;
+
 export interface OidcOptions {
   issuerUrl: string;
   clientId: string;
@@ -91,7 +94,9 @@ export function createAuthenticator(opts: AuthenticatorOptions): Authenticator {
         issuer: oidc.issuerUrl,
         audience: oidc.clientId,
         currentDate: clock(),
-        algorithms: ["RS256", "ES256", "EdDSA"],
+        // The issuer's clock and ours may differ a little; more than this is refused.
+        clockTolerance: OIDC_CLOCK_TOLERANCE_S,
+        algorithms: ["RS256", "ES256", "EdDSA", "PS256"],
       });
       const name = payload[oidc.usernameClaim];
       const groups = payload[oidc.groupsClaim];

@@ -40,7 +40,7 @@ export function kubeconfigEntries(e: KubeconfigEntry): NamedEntries {
             ...(e.auth.env && e.auth.env.length > 0 ? { env: e.auth.env } : {}),
             installHint: "kubegate is needed to get tokens for this cluster: install it (npm install -g kubegate) and run `kubegate login`.",
             provideClusterInfo: false,
-            interactiveMode: "Never",
+            interactiveMode: "IfAvailable",
           },
         };
   return {

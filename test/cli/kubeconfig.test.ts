@@ -71,7 +71,7 @@ describe.runIf(enabled)("kubegate kubeconfig", () => {
     const embedded = parse(await readFile(await alice.kubeconfig(), "utf8")) as Kubeconfig;
     expect(named(config.clusters, "kubegate-member")!.cluster["certificate-authority-data"]).toBe(embedded.clusters[0]!.cluster["certificate-authority-data"]);
     const exec = named(config.users, "kubegate-member")!.user.exec!;
-    expect(exec).toMatchObject({ apiVersion: "client.authentication.k8s.io/v1", interactiveMode: "Never" });
+    expect(exec).toMatchObject({ apiVersion: "client.authentication.k8s.io/v1", interactiveMode: "IfAvailable" });
     // An absolute command that works from any shell: this Node and kubegate's entry script.
     expect(exec.command).toBe(process.execPath);
     expect(exec.args).toEqual([join(REPO, "bin", "kubegate.js"), "kube-token", "--cluster", "member"]);

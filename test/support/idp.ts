@@ -18,6 +18,7 @@ export interface IdpOptions {
   /** Account id → claims (sub is the id). */
   accounts: Record<string, Record<string, unknown>>;
   idTokenTtlSeconds?: number;
+  /** Lifetime of refresh tokens issued from now on; `setRefreshTokenTtl` changes it. */
   refreshTokenTtlSeconds?: number;
   /** Extra clients, e.g. one whose audience a test wants. */
   clients?: Configuration["clients"];
@@ -45,6 +46,8 @@ export interface TestIdp {
   browsed: Array<BrowseResult | Error>;
   /** Token endpoint grants that succeeded, by grant type. */
   grants: Record<string, number>;
+  /** The lifetime of refresh tokens issued from now on. */
+  setRefreshTokenTtl(seconds: number): void;
   /** Revokes a refresh token at the provider's revocation endpoint. */
   revoke(refreshToken: string): Promise<void>;
   /** Stops serving (the IdP is down); `close` is still safe afterwards. */
@@ -148,6 +151,7 @@ export async function startIdp(opts: IdpOptions): Promise<TestIdp> {
   await once(server, "listening");
   const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
+  let refreshTtl = opts.refreshTokenTtlSeconds ?? 86400;
   const { privateKey } = await generateKeyPair("RS256", { extractable: true });
   const jwk = { ...(await exportJWK(privateKey)), kid: "idp-1", alg: "RS256", use: "sig" };
   const config: Configuration = {
@@ -183,11 +187,12 @@ export async function startIdp(opts: IdpOptions): Promise<TestIdp> {
           ctx.body = page("Signed in", "<p>Signed in. You can close this page.</p>");
         },
       },
-      revocation: { enabled: true },
+      // Public clients revoke their own tokens (logout); the provider checks the client.
+      revocation: { enabled: true, allowedPolicy: async () => true },
     },
     ttl: {
       IdToken: opts.idTokenTtlSeconds ?? 3600,
-      RefreshToken: opts.refreshTokenTtlSeconds ?? 86400,
+      RefreshToken: () => refreshTtl,
       AccessToken: 3600,
       Interaction: 600,
       Session: 3600,
@@ -304,6 +309,7 @@ export async function startIdp(opts: IdpOptions): Promise<TestIdp> {
       `${JSON.stringify(process.execPath)} -e ${JSON.stringify(`fetch(${JSON.stringify(`${controlUrl}/_browse/${encodeURIComponent(account)}`)}, { method: "POST", body: new URLSearchParams({ url: process.argv.at(-1) }) }).then(() => {}, () => process.exit(1))`)}`,
     browsed,
     grants,
+    setRefreshTokenTtl: (seconds) => void (refreshTtl = seconds),
     async revoke(refreshToken) {
       const res = await fetch(`${issuer}/token/revocation`, {
         method: "POST",
