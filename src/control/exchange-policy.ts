@@ -6,7 +6,7 @@
  */
 import { claimText, renderClaimTemplate } from "../config/claim-template.ts";
 import type { ExchangeIssuer } from "../config/token-exchange-config.ts";
-import { errors } from "../errors.ts";
+import { errors, type KubegateError } from "../errors.ts";
 import * as v from "./validate.ts";
 
 const q = (s: string) => JSON.stringify(s);
@@ -31,7 +31,7 @@ export function mapIdentity(issuer: ExchangeIssuer, claims: Record<string, unkno
     try {
       return v.subjectName(field, value);
     } catch (err) {
-      throw errors.forbidden(`the subject token's claims map to an unusable ${(err as Error).message}`);
+      throw errors.forbidden(`the subject token's claims map to an unusable ${(err as KubegateError).rawMessage}`);
     }
   };
   const subject = renderClaimTemplate(issuer.subject, claims);

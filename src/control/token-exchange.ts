@@ -128,7 +128,7 @@ export function createTokenExchange(deps: ControlDeps): TokenExchange | undefine
         return { accessToken: secret, issuedTokenType: TOKEN_TYPE_API_KEY, expireTime: timestampFromDate(expiresAt), subject, groups, apiKeyId: record.id };
       } catch (err) {
         // Denials say little to the client and everything to the log (never the token).
-        if (isKubegateError(err)) log.info({ audit: "token.exchange.refused", issuer: iss, code: err.kind, reason: err.message, err: err.cause }, "token exchange refused");
+        if (isKubegateError(err)) log.info({ audit: "token.exchange.refused", issuer: iss, code: err.kind, reason: err.rawMessage, err: err.cause }, "token exchange refused");
         throw err;
       }
     },

@@ -32,7 +32,7 @@ export interface TestControlPlane {
 /** Flags as `kubegate serve` takes them (without dashes), e.g. { "mint-burst": "3" }. */
 export async function startTestControlPlane(
   flags: Record<string, string> = {},
-  opts: { dataDir?: string; env?: NodeJS.ProcessEnv } = {},
+  opts: { dataDir?: string; env?: NodeJS.ProcessEnv; clock?: () => Date } = {},
 ): Promise<TestControlPlane> {
   const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), "kubegate-cp-")));
   const config = resolveServeConfig(
@@ -47,7 +47,7 @@ export async function startTestControlPlane(
     },
   });
   const log = createLogger({ level: "info" }, sink);
-  const plane = await startControlPlane(config, log);
+  const plane = await startControlPlane(config, log, opts.clock);
   const adminKey = plane.bootstrapAdminKey ?? (await readFile(join(dataDir, BOOTSTRAP_KEY_FILE), "utf8")).trim();
   const clients = (credential = adminKey, protocol: Protocol = "connect") =>
     createKubegateClients({ baseUrl: plane.url, caPem: plane.tls.caPem, credential, protocol });
