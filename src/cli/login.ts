@@ -8,6 +8,7 @@ import { createInterface } from "node:readline";
 import { CliError, usageError } from "./cli-error.ts";
 import { clientsFor } from "./connect.ts";
 import { parseFlags } from "./flags.ts";
+import { checkExchangeFlags, exchangeFlags, exchangeForApiKey, exchangeHelp } from "./login-exchange.ts";
 import { outputFormat, render, result } from "./output.ts";
 import type { WhoAmIResponse } from "../../gen/kubegate/v1/identity_pb.ts";
 import { cacheDir, loadSession, removeSession, saveSession, type Session } from "./session.ts";
@@ -29,15 +30,17 @@ async function readSecret(prompt: string): Promise<string> {
 }
 
 export async function runLogin(argv: string[]): Promise<number> {
-  const { values } = parseFlags("login", argv, { server: { type: "string" }, "ca-file": { type: "string" }, help: { type: "boolean", short: "h" }, output: { type: "string", short: "o" } });
+  const { values } = parseFlags("login", argv, { server: { type: "string" }, "ca-file": { type: "string" }, help: { type: "boolean", short: "h" }, output: { type: "string", short: "o" }, ...exchangeFlags });
   if (values.help) {
     process.stdout.write(
       "Usage: kubegate login --server <control-plane URL> [--ca-file FILE] [-o json|yaml]\n\nReads your API key from stdin, or prompts for it.\n" +
-        "-o json|yaml prints who you are (as kubegate whoami -o does) and where the session was saved.\n",
+        "-o json|yaml prints who you are (as kubegate whoami -o does) and where the session was saved.\n" +
+        exchangeHelp,
     );
     return 0;
   }
   const format = outputFormat(values.output);
+  checkExchangeFlags(values);
   if (values.server === undefined) throw usageError("kubegate login: --server <control-plane URL> is required");
   let server: URL;
   try {
@@ -54,7 +57,7 @@ export async function runLogin(argv: string[]): Promise<number> {
       throw new CliError(`cannot read --ca-file: ${(err as Error).message}`);
     }
   }
-  const apiKey = await readSecret("API key: ");
+  const apiKey = values.exchange ? await exchangeForApiKey({ server: server.origin, caPem, tokenFile: values["token-file"], ttl: values.ttl }) : await readSecret("API key: ");
   if (apiKey === "") throw usageError("kubegate login: no API key given on stdin");
   const session: Session = { server: server.origin, apiKey, ...(caPem === undefined ? {} : { caPem }) };
   const me = await clientsFor(session).identity.whoAmI({});
