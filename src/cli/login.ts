@@ -9,6 +9,7 @@ import { createInterface } from "node:readline";
 import { CliError, usageError } from "./cli-error.ts";
 import { clientsFor } from "./connect.ts";
 import { parseFlags } from "./flags.ts";
+import { checkExchangeFlags, exchangeFlags, exchangeForApiKey, exchangeHelp } from "./login-exchange.ts";
 import { outputFormat, render, result } from "./output.ts";
 import type { WhoAmIResponse } from "../../gen/kubegate/v1/identity_pb.ts";
 import { explain } from "./explain.ts";
@@ -40,20 +41,23 @@ export async function runLogin(argv: string[]): Promise<number> {
     "no-browser": { type: "boolean" },
     help: { type: "boolean", short: "h" },
     output: { type: "string", short: "o" },
+    ...exchangeFlags,
   });
   if (values.help) {
     process.stdout.write(
-      "Usage: kubegate login --server <control-plane URL> [--ca-file FILE] [--oidc [--no-browser] | --device] [-o json|yaml]\n\n" +
+      "Usage: kubegate login --server <control-plane URL> [--ca-file FILE] [--oidc [--no-browser] | --device | --exchange] [-o json|yaml]\n\n" +
         "Reads your API key from stdin, or prompts for it.\n" +
         "--oidc logs in at the identity provider the control plane names: a browser opens\n" +
         "  (authorization code with PKCE, answered on 127.0.0.1); --no-browser only prints the URL.\n" +
         "--device is for machines without a browser: it prints a URL and a code to enter on\n" +
         "  another device. The refresh token is kept in the 0600 session file.\n" +
-        "-o json|yaml prints who you are (as kubegate whoami -o does) and where the session was saved.\n",
+        "-o json|yaml prints who you are (as kubegate whoami -o does) and where the session was saved.\n" +
+        exchangeHelp,
     );
     return 0;
   }
   const format = outputFormat(values.output);
+  checkExchangeFlags(values);
   if (values.server === undefined) throw usageError("kubegate login: --server <control-plane URL> is required");
   let server: URL;
   try {
@@ -71,10 +75,11 @@ export async function runLogin(argv: string[]): Promise<number> {
     }
   }
   const where = { server: server.origin, ...(caPem === undefined ? {} : { caPem }) };
+  if ([values.oidc, values.device, values.exchange].filter(Boolean).length > 1) throw usageError("kubegate login: --oidc, --device and --exchange are ways to log in: pick one");
   let session: Session;
   if (values.oidc || values.device) session = { ...where, oidc: await oidcLogin(where, { device: values.device === true, noBrowser: values["no-browser"] === true }) };
   else {
-    const apiKey = await readSecret("API key: ");
+    const apiKey = values.exchange ? await exchangeForApiKey({ server: server.origin, caPem, tokenFile: values["token-file"], ttl: values.ttl }) : await readSecret("API key: ");
     if (apiKey === "") throw usageError("kubegate login: no API key given on stdin");
     session = { ...where, apiKey };
   }

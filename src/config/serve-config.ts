@@ -6,6 +6,7 @@ import { homedir } from "node:os";
 import { isIP } from "node:net";
 import { join, resolve } from "node:path";
 import { parseDuration } from "./duration.ts";
+import { loadTokenExchangeConfig, type ExchangeIssuer } from "./token-exchange-config.ts";
 import type { EdgeLimits } from "../data/edge.ts";
 
 export interface ListenAddress {
@@ -70,6 +71,8 @@ export interface ServeConfig {
   oidcGroupsPrefix: string;
   /** Scopes the CLI and console request when they log in. */
   oidcScopes: string[];
+  /** CI issuers whose ID tokens ExchangeToken accepts (empty: exchange is off). */
+  tokenExchangeIssuers: ExchangeIssuer[];
 }
 
 type Kind = "string" | "duration" | "number" | "listen" | "boolean";
@@ -153,6 +156,7 @@ export const serveOptions: Record<string, OptionSpec> = {
   oidcUsernamePrefix: { flag: "oidc-username-prefix", kind: "string", default: "oidc:", help: "prefix for OIDC user names" },
   oidcGroupsPrefix: { flag: "oidc-groups-prefix", kind: "string", default: "", help: "prefix for OIDC group names" },
   oidcScopes: { flag: "oidc-scopes", kind: "string", default: "openid,email,offline_access", help: "scopes `kubegate login` requests, comma-separated (add groups for Dex)" },
+  tokenExchangeConfig: { flag: "token-exchange-config", kind: "string", help: "YAML file of trusted CI issuers whose ID tokens trade for API keys (docs/ci-token-exchange.md)" },
 };
 
 export const envName = (flag: string) => `KUBEGATE_${flag.toUpperCase().replaceAll("-", "_")}`;
@@ -226,6 +230,16 @@ export function resolveServeConfig(flags: Record<string, string | undefined>, en
     return list;
   };
 
+  const tokenExchangeIssuers = () => {
+    const file = raw["tokenExchangeConfig"];
+    if (file === undefined) return [];
+    try {
+      return loadTokenExchangeConfig(file);
+    } catch (err) {
+      throw new ConfigError(`${where("tokenExchangeConfig")}: ${(err as Error).message}`);
+    }
+  };
+
   const dataDir = resolve(raw["dataDir"] ?? env["KUBEGATE_HOME"] ?? join(homedir(), ".kubegate"));
   const controlListen = parseListen(raw["controlListen"]!, where("controlListen"));
   const dataListen = parseListen(raw["dataListen"]!, where("dataListen"));
@@ -295,5 +309,6 @@ export function resolveServeConfig(flags: Record<string, string | undefined>, en
     oidcUsernamePrefix: raw["oidcUsernamePrefix"]!,
     oidcGroupsPrefix: raw["oidcGroupsPrefix"]!,
     oidcScopes: scopes(),
+    tokenExchangeIssuers: tokenExchangeIssuers(),
   };
 }

@@ -3,11 +3,12 @@
  * data-plane secret in the embedded mode, or an OIDC ID token from a configured issuer.
  */
 import { randomBytes, timingSafeEqual } from "node:crypto";
-import { createRemoteJWKSet, jwtVerify } from "jose";
+import { jwtVerify } from "jose";
 import { errors } from "../errors.ts";
 import { hashSecret } from "../store/secret-hash.ts";
 import type { Store } from "../store/types.ts";
 import type { Caller } from "./caller.ts";
+import { issuerKeySet } from "./oidc-discovery.ts";
 
 /** API key secrets look like this, so they are recognisable in a leak scanner. */
 export const API_KEY_PREFIX = "kgk_";
@@ -50,17 +51,7 @@ export interface Authenticator {
 export function createAuthenticator(opts: AuthenticatorOptions): Authenticator {
   const clock = opts.clock ?? (() => new Date());
   const internal = opts.internalSecret === undefined ? undefined : Buffer.from(opts.internalSecret);
-  let jwks: ReturnType<typeof createRemoteJWKSet> | undefined;
-  /** The issuer's key set, found through OIDC discovery on first use. */
-  async function issuerKeys(oidc: OidcOptions): Promise<ReturnType<typeof createRemoteJWKSet>> {
-    if (jwks !== undefined) return jwks;
-    const res = await fetch(`${oidc.issuerUrl.replace(/\/$/, "")}/.well-known/openid-configuration`, { signal: AbortSignal.timeout(5000) });
-    if (!res.ok) throw new Error(`OIDC discovery answered ${res.status}`);
-    const doc = (await res.json()) as { issuer?: unknown; jwks_uri?: unknown };
-    if (doc.issuer !== oidc.issuerUrl || typeof doc.jwks_uri !== "string") throw new Error("OIDC discovery document does not match the issuer");
-    jwks = createRemoteJWKSet(new URL(doc.jwks_uri));
-    return jwks;
-  }
+  const issuerKeys = opts.oidc === undefined ? undefined : issuerKeySet(opts.oidc.issuerUrl);
   // Touching last_used on every call would write on every RPC; once a minute is enough.
   const touched = new Map<string, number>();
 
@@ -90,7 +81,7 @@ export function createAuthenticator(opts: AuthenticatorOptions): Authenticator {
 
   async function fromOidc(token: string, oidc: OidcOptions): Promise<Caller> {
     try {
-      const { payload } = await jwtVerify(token, await issuerKeys(oidc), {
+      const { payload } = await jwtVerify(token, await issuerKeys!(), {
         issuer: oidc.issuerUrl,
         audience: oidc.clientId,
         currentDate: clock(),

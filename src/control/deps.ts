@@ -2,6 +2,7 @@
  * What the control-plane services share: the store, the token signer, the mint limiter
  * and the settings they act on. Built once by the server, passed to each service factory.
  */
+import type { ExchangeIssuer } from "../config/token-exchange-config.ts";
 import type { Logger } from "../log.ts";
 import type { Store } from "../store/types.ts";
 import type { TokenSigner } from "../token/signer.ts";
@@ -21,6 +22,8 @@ export interface ControlSettings {
   syncHeartbeatMs: number;
   /** What GetLoginConfig tells the CLI and console; unset without an OIDC issuer. */
   oidcLogin?: { issuerUrl: string; clientId: string; scopes: string[] };
+  /** CI issuers ExchangeToken trusts; none (or unset) turns the exchange off. */
+  tokenExchangeIssuers?: ExchangeIssuer[];
 }
 
 export interface ControlDeps {

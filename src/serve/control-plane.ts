@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { listenUrl, type ServeConfig } from "../config/serve-config.ts";
 import { createAuthenticator } from "../control/authenticator.ts";
 import type { ControlDeps } from "../control/deps.ts";
-import { createApiKey } from "../control/identity-service.ts";
+import { createApiKey } from "../control/api-keys.ts";
 import { createRateLimiter } from "../net/rate-limit.ts";
 import { startControlServer } from "../control/server.ts";
 import { expireDataPlanes } from "../control/sync-service.ts";
@@ -98,6 +98,7 @@ export async function startControlPlane(config: ServeConfig, log: Logger, clock:
           config.oidcIssuerUrl === undefined || config.oidcClientId === undefined
             ? undefined
             : { issuerUrl: config.oidcIssuerUrl, clientId: config.oidcClientId, scopes: config.oidcScopes },
+        tokenExchangeIssuers: config.tokenExchangeIssuers,
       },
       log: log.child({ component: "control" }),
       clock,

@@ -22,6 +22,8 @@ export interface IdpOptions {
   refreshTokenTtlSeconds?: number;
   /** Extra clients, e.g. one whose audience a test wants. */
   clients?: Configuration["clients"];
+  /** Extra scopes and the account claims each releases, e.g. { ci: ["repository", "ref"] }. */
+  scopes?: Record<string, string[]>;
 }
 
 export interface BrowseResult {
@@ -169,8 +171,8 @@ export async function startIdp(opts: IdpOptions): Promise<TestIdp> {
     ],
     jwks: { keys: [jwk as never] },
     cookies: { keys: ["kubegate-test-idp-cookie-key"] },
-    claims: CLAIMS as unknown as Configuration["claims"],
-    scopes: ["openid", "offline_access", "email", "groups", "profile"],
+    claims: { ...CLAIMS, ...opts.scopes } as unknown as Configuration["claims"],
+    scopes: ["openid", "offline_access", "email", "groups", "profile", ...Object.keys(opts.scopes ?? {})],
     // Claims of the granted scopes go into the ID token itself, which kubegate verifies.
     conformIdTokenClaims: false,
     features: {
