@@ -12,7 +12,9 @@ Serving:
   agent                       run the agent inside a private cluster
 
 Using clusters:
-  login --server URL          store the control plane and your API key (read from stdin or a prompt)
+  login --server URL          store the control plane and your API key (read from stdin or a prompt);
+                              --oidc (browser) or --device logs in at your identity provider,
+                              --exchange trades a CI job's ID token for a short-lived key
   logout | whoami
   kubeconfig add|remove|list  kubegate's entries in your kubeconfig, for plain kubectl
   kube-token --cluster NAME   print an ExecCredential (kubectl runs this)
