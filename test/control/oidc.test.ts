@@ -92,3 +92,22 @@ it("has no OIDC login to offer when no issuer is configured", async () => {
     await plain.close();
   }
 });
+
+it("reads groups from the configured claim, with the configured prefixes", async () => {
+  const custom = await startTestControlPlane({
+    "oidc-issuer-url": issuerUrl,
+    "oidc-client-id": "kubegate",
+    "oidc-username-claim": "preferred_username",
+    "oidc-username-prefix": "sso:",
+    "oidc-groups-claim": "roles",
+    "oidc-groups-prefix": "idp:",
+  });
+  try {
+    const token = await sign({ preferred_username: "alice", email: "ignored@example.com", groups: ["ignored"], roles: ["platform", 7, "ops"] });
+    const me = await custom.clients(token).identity.whoAmI({});
+    // Only strings count as groups; the default `groups` claim is not read any more.
+    expect(me).toMatchObject({ subject: "sso:alice", groups: ["idp:platform", "idp:ops"], authenticatedBy: "oidc" });
+  } finally {
+    await custom.close();
+  }
+});
