@@ -102,7 +102,9 @@ it("an agent follows a data plane joining the mesh, and every data plane serves 
   await second.ready;
   lb.add(second.port);
   const joinedAt = Date.now();
-  await until(() => agent!.tunnels().length === 2, "the agent to dial the new data plane", 10_000);
+  // The agent counts a tunnel once its upgrade is answered; the data plane adds it to its
+  // pool a moment later (a request meanwhile waits for it), so wait for both ends.
+  await until(() => agent!.tunnels().length === 2 && second!.tunnels.count(MEMBER) === 1, "the agent to dial the new data plane", 10_000);
   console.log(`agent holds a tunnel to the new data plane ${Date.now() - joinedAt} ms after it joined`);
   expect(agent.tunnels()).toEqual([firstId, second.id].sort());
   expect(gw.kubegate.data!.tunnels.count(MEMBER)).toBe(1);
