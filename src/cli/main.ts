@@ -10,6 +10,7 @@ const usage = `Usage: kubegate <command> [flags]
 Serving:
   serve [control|data]        run kubegate (both planes, embedded SQLite by default)
   agent                       run the agent inside a private cluster
+  demo                        kubegate with a built-in demo member cluster and a kubegate-demo context
 
 Using clusters:
   login --server URL          store the control plane and your API key (read from stdin or a prompt);
@@ -33,6 +34,7 @@ type Command = (argv: string[]) => Promise<number>;
 const commands: Record<string, () => Promise<Command>> = {
   serve: async () => (await import("./serve.ts")).runServe,
   agent: async () => (await import("./agent.ts")).runAgent,
+  demo: async () => (await import("./demo.ts")).runDemo,
   login: async () => (await import("./login.ts")).runLogin,
   logout: async () => (await import("./login.ts")).runLogout,
   whoami: async () => (await import("./login.ts")).runWhoami,
