@@ -22,6 +22,10 @@ import { LIMITS } from "./validate.ts";
 export const TOKEN_TYPE_ID_TOKEN = "urn:ietf:params:oauth:token-type:id_token";
 export const TOKEN_TYPE_JWT = "urn:ietf:params:oauth:token-type:jwt";
 export const TOKEN_TYPE_API_KEY = "urn:kubegate:params:oauth:token-type:api-key";
+/** Exchanged keys are created by `token-exchange:<issuer>`; maintenance prunes them a week after they end. */
+export const EXCHANGED_KEY_CREATOR = "token-exchange:";
+/** How long an ended exchanged key stays listed (the audit log keeps every exchange). */
+export const EXCHANGED_KEY_RETENTION_MS = 7 * 24 * 3_600_000;
 
 /** Clock skew allowed between kubegate and a CI issuer, in seconds. */
 const CLOCK_TOLERANCE_S = 30;
@@ -121,7 +125,7 @@ export function createTokenExchange(deps: ControlDeps): TokenExchange | undefine
           subject,
           groups,
           expiresAt,
-          createdBy: `token-exchange:${issuer.issuer}`,
+          createdBy: EXCHANGED_KEY_CREATOR + issuer.issuer,
         });
         const jti = typeof payload.jti === "string" ? payload.jti : undefined;
         log.info({ audit: "token.exchange", issuer: issuer.issuer, subject, groups, apiKey: record.id, jti, expiresAt }, "CI token exchanged for an API key");

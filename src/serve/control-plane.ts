@@ -18,6 +18,7 @@ import type { Logger } from "../log.ts";
 import { prepareDataDir } from "./data-dir.ts";
 import { openStore } from "../store/open.ts";
 import { loadOrCreateEncryptionKey } from "../store/seal.ts";
+import { EXCHANGED_KEY_CREATOR, EXCHANGED_KEY_RETENTION_MS } from "../control/token-exchange.ts";
 import type { Store } from "../store/types.ts";
 import { loadTlsMaterial, type TlsMaterial } from "../tls/material.ts";
 import { createTokenSigner } from "../token/signer.ts";
@@ -174,6 +175,9 @@ function startMaintenance(store: Store, clock: () => Date, syncHeartbeatMs: numb
         await store.signingKeys.pruneRetired(now);
         await store.changes.prune(new Date(now.getTime() - 24 * 3_600_000));
         await store.idempotentResults.prune(new Date(now.getTime() - IDEMPOTENCY_WINDOW_MS));
+        // One key per CI job: ended ones go after a week (the audit log keeps the exchange).
+        const pruned = await store.apiKeys.pruneEnded(EXCHANGED_KEY_CREATOR, new Date(now.getTime() - EXCHANGED_KEY_RETENTION_MS));
+        if (pruned > 0) log.info({ pruned }, "exchanged API keys that ended over a week ago deleted");
       }
     } catch (err) {
       log.warn({ err }, "maintenance failed; will retry");

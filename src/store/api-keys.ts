@@ -76,6 +76,17 @@ export function createApiKeysRepository({ db, sealer }: StoreContext): Store["ap
       return result.numUpdatedRows > 0n;
     },
 
+    async pruneEnded(createdByPrefix, before) {
+      const cutoff = toMs(before);
+      // substr, not LIKE: the prefix (an issuer URL) may hold % or _, which are no wildcards here.
+      const result = await db
+        .deleteFrom("api_keys")
+        .where((eb) => eb(eb.fn("substr", ["created_by", eb.val(1), eb.val(createdByPrefix.length)]), "=", createdByPrefix))
+        .where((eb) => eb.or([eb("expires_at", "<", cutoff), eb("revoked_at", "<", cutoff)]))
+        .executeTakeFirst();
+      return Number(result.numDeletedRows);
+    },
+
     async touch(id, at) {
       await db.updateTable("api_keys").set({ last_used_at: toMs(at) }).where("id", "=", id).execute();
     },

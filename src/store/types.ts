@@ -195,6 +195,11 @@ export interface Store {
     list(page: Page, includeRevoked: boolean): Promise<ApiKeyRecord[]>;
     revoke(id: string, at: Date): Promise<boolean>;
     touch(id: string, at: Date): Promise<void>;
+    /**
+     * Deletes keys created by `createdByPrefix…` (token exchange: one per CI job) that
+     * expired or were revoked before `before`; returns how many.
+     */
+    pruneEnded(createdByPrefix: string, before: Date): Promise<number>;
   };
 
   signingKeys: {

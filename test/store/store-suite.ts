@@ -259,6 +259,22 @@ export function storeSuite(target: () => StoreTarget): void {
       // API keys are not part of the data plane's view.
       expect(await store.changes.latestRevision()).toBe(0);
     });
+
+    it("prunes exchanged keys that ended before a time, and nothing else", async () => {
+      const { store } = await setup();
+      const by = "token-exchange:https://ci_100%.example";
+      await store.apiKeys.create(apiKey("x-expired", { createdBy: by, expiresAt: at(100) }));
+      await store.apiKeys.create(apiKey("x-revoked", { createdBy: by, expiresAt: at(5_000), revokedAt: at(50) }));
+      await store.apiKeys.create(apiKey("x-live", { createdBy: by, expiresAt: at(5_000) }));
+      await store.apiKeys.create(apiKey("x-recent", { createdBy: by, expiresAt: at(900) }));
+      // A person's key that expired long ago, and one whose creator only looks alike (% and _ are no wildcards).
+      await store.apiKeys.create(apiKey("person", { createdBy: "admin", expiresAt: at(100) }));
+      await store.apiKeys.create(apiKey("lookalike", { createdBy: "token-exchange:https://ciX100Y.example", expiresAt: at(100) }));
+      expect(await store.apiKeys.pruneEnded(by, at(500))).toBe(2);
+      const left = (await store.apiKeys.list({ limit: 10 }, true)).map((k) => k.id);
+      expect(left).toEqual(["lookalike", "person", "x-live", "x-recent"]);
+      expect(await store.apiKeys.pruneEnded(by, at(500))).toBe(0);
+    });
   });
 
   describe("signing keys", () => {
