@@ -4,6 +4,7 @@
  */
 import type { ExchangeIssuer } from "../config/token-exchange-config.ts";
 import type { Logger } from "../log.ts";
+import type { Caller } from "./caller.ts";
 import type { Store } from "../store/types.ts";
 import type { TokenSigner } from "../token/signer.ts";
 import type { RateLimiter } from "../net/rate-limit.ts";
@@ -26,6 +27,12 @@ export interface ControlSettings {
   tokenExchangeIssuers?: ExchangeIssuer[];
 }
 
+/** Console sessions as the identity service starts them (the authenticator checks the credential). */
+export interface SessionStarter {
+  start(credential: string): Promise<{ caller: Caller; cookie: string; expiresAt: Date }>;
+  clearCookie(): string;
+}
+
 export interface ControlDeps {
   store: Store;
   signer: TokenSigner;
@@ -33,4 +40,6 @@ export interface ControlDeps {
   settings: ControlSettings;
   log: Logger;
   clock: () => Date;
+  /** Set once the authenticator exists; absent in harnesses that serve no console. */
+  sessions?: SessionStarter;
 }

@@ -2,7 +2,7 @@
  * IdentityService: who am I, and API keys for services, CI and people. A key's secret
  * is returned once and only its SHA-256 is stored.
  */
-import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import { CreateApiKeyRequestSchema, CreateApiKeyResponseSchema, IdentityService } from "../../gen/kubegate/v1/identity_pb.ts";
 import { errors } from "../errors.ts";
@@ -61,6 +61,22 @@ export function identityService(deps: ControlDeps): ServiceImpl<typeof IdentityS
     async exchangeToken(req) {
       if (exchange === undefined) throw errors.precondition("token exchange is not configured on this control plane: it trusts no CI issuer");
       return exchange.exchange(req);
+    },
+
+    async startSession(req, ctx) {
+      const sessions = deps.sessions;
+      if (sessions === undefined) throw errors.precondition("this control plane serves no console sessions");
+      if (req.credential === "") throw errors.invalid("credential", "is required: an API key or an OIDC ID token");
+      const credential = v.maxLength("credential", req.credential, 16_384);
+      const { caller, cookie, expiresAt } = await sessions.start(credential);
+      ctx.responseHeader.append("set-cookie", cookie);
+      log.info({ audit: "console.session.start", subject: caller.subject, via: caller.authenticatedBy, apiKey: caller.apiKeyId || undefined, expiresAt }, "console session started");
+      return { subject: caller.subject, groups: caller.groups, admin: caller.admin, expireTime: timestampFromDate(expiresAt) };
+    },
+
+    async endSession(_req, ctx) {
+      if (deps.sessions !== undefined) ctx.responseHeader.append("set-cookie", deps.sessions.clearCookie());
+      return {};
     },
 
     async revokeApiKey(req, ctx) {

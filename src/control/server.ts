@@ -14,6 +14,7 @@ import { listen } from "../net/listener.ts";
 import type { TlsMaterial } from "../tls/material.ts";
 import { accessGrants } from "./access-grants.ts";
 import { authInterceptor } from "./auth-interceptor.ts";
+import type { ConsoleSessions } from "./console-session.ts";
 import type { Authenticator } from "./authenticator.ts";
 import { clusterRegistry } from "./cluster-registry.ts";
 import type { ControlDeps } from "./deps.ts";
@@ -31,6 +32,8 @@ export interface ControlServer {
 export async function startControlServer(opts: {
   deps: ControlDeps;
   authenticator: Authenticator;
+  /** Console session cookies, accepted in place of Authorization. */
+  sessions?: ConsoleSessions;
   tls: TlsMaterial;
   listen: ListenAddress;
   /** Larger request messages are refused (ResourceExhausted) before parsing. */
@@ -48,7 +51,7 @@ export async function startControlServer(opts: {
       router.service(DataPlaneSyncService, syncService(opts.deps));
     },
     // Outermost first: a store outage during authentication is Unavailable too.
-    interceptors: [storeInterceptor(opts.deps.log), authInterceptor(opts.authenticator)],
+    interceptors: [storeInterceptor(opts.deps.log), authInterceptor(opts.authenticator, opts.sessions)],
     readMaxBytes: opts.readMaxBytes,
     shutdownSignal: shutdown.signal,
     fallback(req, res) {

@@ -18,6 +18,7 @@ import type { Logger } from "../log.ts";
 import { prepareDataDir } from "./data-dir.ts";
 import { openStore } from "../store/open.ts";
 import { loadOrCreateEncryptionKey } from "../store/seal.ts";
+import { createConsoleSessions, sessionStarter } from "../control/console-session.ts";
 import { EXCHANGED_KEY_CREATOR, EXCHANGED_KEY_RETENTION_MS } from "../control/token-exchange.ts";
 import type { Store } from "../store/types.ts";
 import { loadTlsMaterial, type TlsMaterial } from "../tls/material.ts";
@@ -122,9 +123,12 @@ export async function startControlPlane(config: ServeConfig, log: Logger, clock:
             },
       clock,
     });
+    const sessions = createConsoleSessions(encryptionKey, clock);
+    deps.sessions = sessionStarter(authenticator, sessions, clock);
     const server = await startControlServer({
       deps,
       authenticator,
+      sessions,
       tls,
       listen: config.controlListen,
       readMaxBytes: config.controlMaxMessageBytes,

@@ -111,3 +111,18 @@ it("reads groups from the configured claim, with the configured prefixes", async
     await custom.close();
   }
 });
+
+it("starts a console session from an ID token that ends when the token does", async () => {
+  const token = await sign({ email: "dana@example.com", groups: ["dev"] }, { exp: "5m" });
+  const anonymous = createKubegateClients({ baseUrl: cp.url, caPem: cp.caPem });
+  const session = await anonymous.identity.startSession({ credential: token });
+  expect(session.subject).toBe("oidc:dana@example.com");
+  const exp = JSON.parse(Buffer.from(token.split(".")[1]!, "base64url").toString()) as { exp: number };
+  expect(Number(session.expireTime!.seconds)).toBe(exp.exp);
+  const foreign = await sign({ email: "dana@example.com" }, { iss: "https://evil.example" });
+  const refused = await anonymous.identity.startSession({ credential: foreign }).then(
+    () => undefined,
+    (e: unknown) => ConnectError.from(e),
+  );
+  expect(refused?.code).toBe(Code.Unauthenticated);
+});

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file kubegate/v1/identity.proto.
  */
 export const file_kubegate_v1_identity: GenFile = /*@__PURE__*/
-  fileDesc("ChprdWJlZ2F0ZS92MS9pZGVudGl0eS5wcm90bxILa3ViZWdhdGUudjEiDwoNV2hvQW1JUmVxdWVzdCJuCg5XaG9BbUlSZXNwb25zZRIPCgdzdWJqZWN0GAEgASgJEg4KBmdyb3VwcxgCIAMoCRINCgVhZG1pbhgDIAEoCBIYChBhdXRoZW50aWNhdGVkX2J5GAQgASgJEhIKCmFwaV9rZXlfaWQYBSABKAkingIKBkFwaUtleRIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEg8KB3N1YmplY3QYAyABKAkSDgoGZ3JvdXBzGAQgAygJEi8KC2NyZWF0ZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtleHBpcmVfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLcmV2b2tlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmxhc3RfdXNlZF90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpjcmVhdGVkX2J5GAkgASgJIokBChNDcmVhdGVBcGlLZXlSZXF1ZXN0EgwKBG5hbWUYASABKAkSDwoHc3ViamVjdBgCIAEoCRIOCgZncm91cHMYAyADKAkSLwoLZXhwaXJlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCnJlcXVlc3RfaWQYBSABKAkiTAoUQ3JlYXRlQXBpS2V5UmVzcG9uc2USJAoHYXBpX2tleRgBIAEoCzITLmt1YmVnYXRlLnYxLkFwaUtleRIOCgZzZWNyZXQYAiABKAkiVAoSTGlzdEFwaUtleXNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEhcKD2luY2x1ZGVfcmV2b2tlZBgDIAEoCCJVChNMaXN0QXBpS2V5c1Jlc3BvbnNlEiUKCGFwaV9rZXlzGAEgAygLMhMua3ViZWdhdGUudjEuQXBpS2V5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIhChNSZXZva2VBcGlLZXlSZXF1ZXN0EgoKAmlkGAEgASgJIhYKFFJldm9rZUFwaUtleVJlc3BvbnNlIhcKFUdldExvZ2luQ29uZmlnUmVxdWVzdCJWChZHZXRMb2dpbkNvbmZpZ1Jlc3BvbnNlEiQKBG9pZGMYASABKAsyFi5rdWJlZ2F0ZS52MS5PaWRjTG9naW4SFgoOdG9rZW5fZXhjaGFuZ2UYAiABKAgiQgoJT2lkY0xvZ2luEhIKCmlzc3Vlcl91cmwYASABKAkSEQoJY2xpZW50X2lkGAIgASgJEg4KBnNjb3BlcxgDIAMoCSKPAQoURXhjaGFuZ2VUb2tlblJlcXVlc3QSFQoNc3ViamVjdF90b2tlbhgBIAEoCRIaChJzdWJqZWN0X3Rva2VuX3R5cGUYAiABKAkSHAoUcmVxdWVzdGVkX3Rva2VuX3R5cGUYAyABKAkSJgoDdHRsGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIq4BChVFeGNoYW5nZVRva2VuUmVzcG9uc2USFAoMYWNjZXNzX3Rva2VuGAEgASgJEhkKEWlzc3VlZF90b2tlbl90eXBlGAIgASgJEi8KC2V4cGlyZV90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdzdWJqZWN0GAQgASgJEg4KBmdyb3VwcxgFIAMoCRISCgphcGlfa2V5X2lkGAYgASgJMoMECg9JZGVudGl0eVNlcnZpY2USQQoGV2hvQW1JEhoua3ViZWdhdGUudjEuV2hvQW1JUmVxdWVzdBobLmt1YmVnYXRlLnYxLldob0FtSVJlc3BvbnNlElMKDENyZWF0ZUFwaUtleRIgLmt1YmVnYXRlLnYxLkNyZWF0ZUFwaUtleVJlcXVlc3QaIS5rdWJlZ2F0ZS52MS5DcmVhdGVBcGlLZXlSZXNwb25zZRJQCgtMaXN0QXBpS2V5cxIfLmt1YmVnYXRlLnYxLkxpc3RBcGlLZXlzUmVxdWVzdBogLmt1YmVnYXRlLnYxLkxpc3RBcGlLZXlzUmVzcG9uc2USUwoMUmV2b2tlQXBpS2V5EiAua3ViZWdhdGUudjEuUmV2b2tlQXBpS2V5UmVxdWVzdBohLmt1YmVnYXRlLnYxLlJldm9rZUFwaUtleVJlc3BvbnNlElkKDkdldExvZ2luQ29uZmlnEiIua3ViZWdhdGUudjEuR2V0TG9naW5Db25maWdSZXF1ZXN0GiMua3ViZWdhdGUudjEuR2V0TG9naW5Db25maWdSZXNwb25zZRJWCg1FeGNoYW5nZVRva2VuEiEua3ViZWdhdGUudjEuRXhjaGFuZ2VUb2tlblJlcXVlc3QaIi5rdWJlZ2F0ZS52MS5FeGNoYW5nZVRva2VuUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChprdWJlZ2F0ZS92MS9pZGVudGl0eS5wcm90bxILa3ViZWdhdGUudjEiDwoNV2hvQW1JUmVxdWVzdCJuCg5XaG9BbUlSZXNwb25zZRIPCgdzdWJqZWN0GAEgASgJEg4KBmdyb3VwcxgCIAMoCRINCgVhZG1pbhgDIAEoCBIYChBhdXRoZW50aWNhdGVkX2J5GAQgASgJEhIKCmFwaV9rZXlfaWQYBSABKAkingIKBkFwaUtleRIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEg8KB3N1YmplY3QYAyABKAkSDgoGZ3JvdXBzGAQgAygJEi8KC2NyZWF0ZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtleHBpcmVfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLcmV2b2tlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmxhc3RfdXNlZF90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpjcmVhdGVkX2J5GAkgASgJIokBChNDcmVhdGVBcGlLZXlSZXF1ZXN0EgwKBG5hbWUYASABKAkSDwoHc3ViamVjdBgCIAEoCRIOCgZncm91cHMYAyADKAkSLwoLZXhwaXJlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCnJlcXVlc3RfaWQYBSABKAkiTAoUQ3JlYXRlQXBpS2V5UmVzcG9uc2USJAoHYXBpX2tleRgBIAEoCzITLmt1YmVnYXRlLnYxLkFwaUtleRIOCgZzZWNyZXQYAiABKAkiVAoSTGlzdEFwaUtleXNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEhcKD2luY2x1ZGVfcmV2b2tlZBgDIAEoCCJVChNMaXN0QXBpS2V5c1Jlc3BvbnNlEiUKCGFwaV9rZXlzGAEgAygLMhMua3ViZWdhdGUudjEuQXBpS2V5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIhChNSZXZva2VBcGlLZXlSZXF1ZXN0EgoKAmlkGAEgASgJIhYKFFJldm9rZUFwaUtleVJlc3BvbnNlIhcKFUdldExvZ2luQ29uZmlnUmVxdWVzdCJWChZHZXRMb2dpbkNvbmZpZ1Jlc3BvbnNlEiQKBG9pZGMYASABKAsyFi5rdWJlZ2F0ZS52MS5PaWRjTG9naW4SFgoOdG9rZW5fZXhjaGFuZ2UYAiABKAgiQgoJT2lkY0xvZ2luEhIKCmlzc3Vlcl91cmwYASABKAkSEQoJY2xpZW50X2lkGAIgASgJEg4KBnNjb3BlcxgDIAMoCSKPAQoURXhjaGFuZ2VUb2tlblJlcXVlc3QSFQoNc3ViamVjdF90b2tlbhgBIAEoCRIaChJzdWJqZWN0X3Rva2VuX3R5cGUYAiABKAkSHAoUcmVxdWVzdGVkX3Rva2VuX3R5cGUYAyABKAkSJgoDdHRsGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIq4BChVFeGNoYW5nZVRva2VuUmVzcG9uc2USFAoMYWNjZXNzX3Rva2VuGAEgASgJEhkKEWlzc3VlZF90b2tlbl90eXBlGAIgASgJEi8KC2V4cGlyZV90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdzdWJqZWN0GAQgASgJEg4KBmdyb3VwcxgFIAMoCRISCgphcGlfa2V5X2lkGAYgASgJIikKE1N0YXJ0U2Vzc2lvblJlcXVlc3QSEgoKY3JlZGVudGlhbBgBIAEoCSJ3ChRTdGFydFNlc3Npb25SZXNwb25zZRIPCgdzdWJqZWN0GAEgASgJEg4KBmdyb3VwcxgCIAMoCRINCgVhZG1pbhgDIAEoCBIvCgtleHBpcmVfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiEwoRRW5kU2Vzc2lvblJlcXVlc3QiFAoSRW5kU2Vzc2lvblJlc3BvbnNlMqcFCg9JZGVudGl0eVNlcnZpY2USQQoGV2hvQW1JEhoua3ViZWdhdGUudjEuV2hvQW1JUmVxdWVzdBobLmt1YmVnYXRlLnYxLldob0FtSVJlc3BvbnNlElMKDENyZWF0ZUFwaUtleRIgLmt1YmVnYXRlLnYxLkNyZWF0ZUFwaUtleVJlcXVlc3QaIS5rdWJlZ2F0ZS52MS5DcmVhdGVBcGlLZXlSZXNwb25zZRJQCgtMaXN0QXBpS2V5cxIfLmt1YmVnYXRlLnYxLkxpc3RBcGlLZXlzUmVxdWVzdBogLmt1YmVnYXRlLnYxLkxpc3RBcGlLZXlzUmVzcG9uc2USUwoMUmV2b2tlQXBpS2V5EiAua3ViZWdhdGUudjEuUmV2b2tlQXBpS2V5UmVxdWVzdBohLmt1YmVnYXRlLnYxLlJldm9rZUFwaUtleVJlc3BvbnNlElkKDkdldExvZ2luQ29uZmlnEiIua3ViZWdhdGUudjEuR2V0TG9naW5Db25maWdSZXF1ZXN0GiMua3ViZWdhdGUudjEuR2V0TG9naW5Db25maWdSZXNwb25zZRJWCg1FeGNoYW5nZVRva2VuEiEua3ViZWdhdGUudjEuRXhjaGFuZ2VUb2tlblJlcXVlc3QaIi5rdWJlZ2F0ZS52MS5FeGNoYW5nZVRva2VuUmVzcG9uc2USUwoMU3RhcnRTZXNzaW9uEiAua3ViZWdhdGUudjEuU3RhcnRTZXNzaW9uUmVxdWVzdBohLmt1YmVnYXRlLnYxLlN0YXJ0U2Vzc2lvblJlc3BvbnNlEk0KCkVuZFNlc3Npb24SHi5rdWJlZ2F0ZS52MS5FbmRTZXNzaW9uUmVxdWVzdBofLmt1YmVnYXRlLnYxLkVuZFNlc3Npb25SZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message kubegate.v1.WhoAmIRequest
@@ -430,6 +430,85 @@ export const ExchangeTokenResponseSchema: GenMessage<ExchangeTokenResponse> = /*
   messageDesc(file_kubegate_v1_identity, 13);
 
 /**
+ * @generated from message kubegate.v1.StartSessionRequest
+ */
+export type StartSessionRequest = Message<"kubegate.v1.StartSessionRequest"> & {
+  /**
+   * An API key (kgk_...) or an OIDC ID token from the configured issuer.
+   *
+   * @generated from field: string credential = 1;
+   */
+  credential: string;
+};
+
+/**
+ * Describes the message kubegate.v1.StartSessionRequest.
+ * Use `create(StartSessionRequestSchema)` to create a new message.
+ */
+export const StartSessionRequestSchema: GenMessage<StartSessionRequest> = /*@__PURE__*/
+  messageDesc(file_kubegate_v1_identity, 14);
+
+/**
+ * @generated from message kubegate.v1.StartSessionResponse
+ */
+export type StartSessionResponse = Message<"kubegate.v1.StartSessionResponse"> & {
+  /**
+   * @generated from field: string subject = 1;
+   */
+  subject: string;
+
+  /**
+   * @generated from field: repeated string groups = 2;
+   */
+  groups: string[];
+
+  /**
+   * @generated from field: bool admin = 3;
+   */
+  admin: boolean;
+
+  /**
+   * The session ends then, or earlier when the credential does (expiry, revocation).
+   *
+   * @generated from field: google.protobuf.Timestamp expire_time = 4;
+   */
+  expireTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message kubegate.v1.StartSessionResponse.
+ * Use `create(StartSessionResponseSchema)` to create a new message.
+ */
+export const StartSessionResponseSchema: GenMessage<StartSessionResponse> = /*@__PURE__*/
+  messageDesc(file_kubegate_v1_identity, 15);
+
+/**
+ * @generated from message kubegate.v1.EndSessionRequest
+ */
+export type EndSessionRequest = Message<"kubegate.v1.EndSessionRequest"> & {
+};
+
+/**
+ * Describes the message kubegate.v1.EndSessionRequest.
+ * Use `create(EndSessionRequestSchema)` to create a new message.
+ */
+export const EndSessionRequestSchema: GenMessage<EndSessionRequest> = /*@__PURE__*/
+  messageDesc(file_kubegate_v1_identity, 16);
+
+/**
+ * @generated from message kubegate.v1.EndSessionResponse
+ */
+export type EndSessionResponse = Message<"kubegate.v1.EndSessionResponse"> & {
+};
+
+/**
+ * Describes the message kubegate.v1.EndSessionResponse.
+ * Use `create(EndSessionResponseSchema)` to create a new message.
+ */
+export const EndSessionResponseSchema: GenMessage<EndSessionResponse> = /*@__PURE__*/
+  messageDesc(file_kubegate_v1_identity, 17);
+
+/**
  * IdentityService tells callers who they are and lets admins manage API keys.
  *
  * @generated from service kubegate.v1.IdentityService
@@ -491,6 +570,29 @@ export const IdentityService: GenService<{
     methodKind: "unary";
     input: typeof ExchangeTokenRequestSchema;
     output: typeof ExchangeTokenResponseSchema;
+  },
+  /**
+   * For the web console: checks a credential (API key or OIDC ID token) and answers with
+   * an HttpOnly, Secure, SameSite=Strict session cookie holding it sealed, so no script
+   * ever sees it. Calls with that cookie (and no Authorization header) count as made with
+   * the credential, on Connect and gRPC-Web calls only (their headers are the CSRF guard).
+   *
+   * @generated from rpc kubegate.v1.IdentityService.StartSession
+   */
+  startSession: {
+    methodKind: "unary";
+    input: typeof StartSessionRequestSchema;
+    output: typeof StartSessionResponseSchema;
+  },
+  /**
+   * Clears the session cookie.
+   *
+   * @generated from rpc kubegate.v1.IdentityService.EndSession
+   */
+  endSession: {
+    methodKind: "unary";
+    input: typeof EndSessionRequestSchema;
+    output: typeof EndSessionResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_kubegate_v1_identity, 0);
