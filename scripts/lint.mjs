@@ -11,3 +11,4 @@ const hasMain = spawnSync("git", ["rev-parse", "--verify", "--quiet", "main:prot
 if (hasMain) run("buf", ["breaking", "--against", ".git#branch=main"]);
 else console.log("buf breaking: skipped, main has no proto/ yet");
 run("tsc", ["-p", "tsconfig.json"]);
+run("tsc", ["-p", "console/tsconfig.json"]);

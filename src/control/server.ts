@@ -14,6 +14,7 @@ import { listen } from "../net/listener.ts";
 import type { TlsMaterial } from "../tls/material.ts";
 import { accessGrants } from "./access-grants.ts";
 import { authInterceptor } from "./auth-interceptor.ts";
+import { loadConsoleAssets } from "./console-assets.ts";
 import type { ConsoleSessions } from "./console-session.ts";
 import type { Authenticator } from "./authenticator.ts";
 import { clusterRegistry } from "./cluster-registry.ts";
@@ -32,6 +33,8 @@ export interface ControlServer {
 export async function startControlServer(opts: {
   deps: ControlDeps;
   authenticator: Authenticator;
+  /** dist/console, when the console is built; its files are served under /console/. */
+  consoleDir?: string;
   /** Console session cookies, accepted in place of Authorization. */
   sessions?: ConsoleSessions;
   tls: TlsMaterial;
@@ -42,6 +45,7 @@ export async function startControlServer(opts: {
   ready: () => Promise<boolean>;
 }): Promise<ControlServer> {
   const shutdown = new AbortController();
+  const consoleAssets = loadConsoleAssets(opts.consoleDir);
   const handler = connectNodeAdapter({
     routes: (router) => {
       router.service(ClusterRegistry, clusterRegistry(opts.deps));
@@ -59,7 +63,8 @@ export async function startControlServer(opts: {
         res.writeHead(status, { "content-type": "text/plain; charset=utf-8" });
         res.end(text);
       };
-      const path = (req.url ?? "").split("?")[0];
+      const path = (req.url ?? "").split("?")[0] ?? "";
+      if (consoleAssets.serve(req, res, path)) return;
       if (path === "/healthz") reply(200, "ok\n");
       else if (path === "/readyz")
         opts.ready().then(

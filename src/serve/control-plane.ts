@@ -18,6 +18,7 @@ import type { Logger } from "../log.ts";
 import { prepareDataDir } from "./data-dir.ts";
 import { openStore } from "../store/open.ts";
 import { loadOrCreateEncryptionKey } from "../store/seal.ts";
+import { builtConsoleDir } from "../control/console-assets.ts";
 import { createConsoleSessions, sessionStarter } from "../control/console-session.ts";
 import { EXCHANGED_KEY_CREATOR, EXCHANGED_KEY_RETENTION_MS } from "../control/token-exchange.ts";
 import type { Store } from "../store/types.ts";
@@ -129,6 +130,7 @@ export async function startControlPlane(config: ServeConfig, log: Logger, clock:
       deps,
       authenticator,
       sessions,
+      consoleDir: builtConsoleDir(),
       tls,
       listen: config.controlListen,
       readMaxBytes: config.controlMaxMessageBytes,
