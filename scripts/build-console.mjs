@@ -22,4 +22,4 @@ await build({
   outfile: join(out, "app.js"),
   logLevel: "warning",
 });
-for (const file of ["index.html", "style.css"]) await copyFile(join(root, "console", file), join(out, file));
+for (const file of ["index.html", "style.css", "favicon.svg"]) await copyFile(join(root, "console", file), join(out, file));
