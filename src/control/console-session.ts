@@ -46,7 +46,7 @@ export function createConsoleSessions(key: Buffer, clock: () => Date): ConsoleSe
   return {
     cookie(credential, expiresAt) {
       const sealed = sealer.seal(JSON.stringify({ c: credential, e: expiresAt.getTime() }), SEAL_CONTEXT);
-      const maxAge = Math.max(0, Math.floor((expiresAt.getTime() - clock().getTime()) / 1000));
+      const maxAge = Math.max(0, Math.round((expiresAt.getTime() - clock().getTime()) / 1000));
       return `${SESSION_COOKIE}=${sealed}; ${attributes}; Max-Age=${maxAge}`;
     },
     clearCookie: () => `${SESSION_COOKIE}=; ${attributes}; Max-Age=0`,
