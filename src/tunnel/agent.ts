@@ -38,6 +38,9 @@ import {
   TUNNEL_STREAM_WINDOW,
 } from "./protocol.ts";
 
+/** The longest pause before dialing again after a 409 from a process already held. */
+const CONFLICT_REDIAL_MAX_MS = 1_000;
+
 export interface AgentOptions {
   /** The data plane's URL (https://host:port). */
   gatewayUrl: string;
@@ -286,8 +289,11 @@ export async function startAgent(opts: AgentOptions): Promise<Agent> {
         if (abort.signal.aborted) break;
         if (err instanceof AlreadyHeld) {
           // The load balancer picked a data plane this agent has; the next dial likely won't.
+          // A 409 costs one handshake, and finding the last of N processes by chance takes
+          // about N dials: pace them at 0.5–1 s at most (a 5 s cap left one of 4 processes
+          // unreached for over 15 s now and then on a busy machine).
           log.debug({ err: err.message, conflicts }, "dialing again for a data plane without a tunnel");
-          await sleepUnlessAborted(backoffDelay(conflicts++, 50, 5_000), abort.signal);
+          await sleepUnlessAborted(backoffDelay(conflicts++, 50, CONFLICT_REDIAL_MAX_MS), abort.signal);
           continue;
         }
         if (err instanceof CredentialRejectedError) {
