@@ -24,7 +24,8 @@ import { createLogger } from "../log.ts";
 import { startKubegate, type Kubegate } from "../serve/kubegate.ts";
 import { CliError } from "./cli-error.ts";
 import { parseFlags } from "./flags.ts";
-import { packageRoot, selfCommand } from "./self.ts";
+import { packageRoot } from "../package-root.ts";
+import { selfCommand } from "./self.ts";
 import { saveSession } from "./session.ts";
 
 export const DEMO_CLUSTER = "demo";

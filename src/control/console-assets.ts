@@ -4,7 +4,8 @@
  * Content-Security-Policy that allows no inline script and nothing from elsewhere.
  */
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { dirname, extname, join } from "node:path";
+import { extname, join } from "node:path";
+import { packageRoot } from "../package-root.ts";
 
 export const CONSOLE_CSP =
   "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -31,15 +32,10 @@ export interface ConsoleAssets {
   serve(req: Req, res: Res, path: string): boolean;
 }
 
-/** dist/console of the package this file belongs to, found by walking up to package.json. */
-export function builtConsoleDir(from = import.meta.dirname): string | undefined {
-  for (let dir = from; ; dir = dirname(dir)) {
-    if (existsSync(join(dir, "package.json"))) {
-      const out = join(dir, "dist", "console");
-      return existsSync(join(out, "index.html")) ? out : undefined;
-    }
-    if (dirname(dir) === dir) return undefined;
-  }
+/** dist/console of this kubegate, when `npm run build` has built it. */
+export function builtConsoleDir(): string | undefined {
+  const out = join(packageRoot(), "dist", "console");
+  return existsSync(join(out, "index.html")) ? out : undefined;
 }
 
 export function loadConsoleAssets(dir: string | undefined): ConsoleAssets {
