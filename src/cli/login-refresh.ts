@@ -8,11 +8,12 @@ import { CliError } from "./cli-error.ts";
 import { withFileLock } from "./file-lock.ts";
 import { idTokenTimes, loginWithBrowser, OAuthError, refreshTokens } from "./oidc.ts";
 import { loadSession, saveSession, sessionLockFile, type OidcLogin, type Session } from "./session.ts";
+import { freshBetween } from "./token-cache.ts";
 
-/** Refresh at a third of the lifetime left or a minute before expiry, whichever is first. */
+/** Refreshed as cached cluster tokens are: at a third of the lifetime left or a minute before expiry. */
 export function idTokenFresh(idToken: string, now = Date.now()): boolean {
   const { issuedAt, expiresAt } = idTokenTimes(idToken);
-  return expiresAt - now > Math.min(60_000, (expiresAt - issuedAt) / 3);
+  return freshBetween(issuedAt, expiresAt, now);
 }
 
 function loginCommand(session: Session): string {

@@ -39,10 +39,12 @@ export function tokenCacheFile(dir: string, session: Session, cluster: string): 
  * expiry, whichever comes first, so a call never hands kubectl a token about to die.
  */
 export function fresh(entry: CachedToken, now = Date.now()): boolean {
-  const exp = Date.parse(entry.expiresAt);
-  const iat = Date.parse(entry.issuedAt);
-  const margin = Math.min(60_000, (exp - iat) / 3);
-  return exp - now > margin;
+  return freshBetween(Date.parse(entry.issuedAt), Date.parse(entry.expiresAt), now);
+}
+
+/** The same rule for any credential issued at `issuedAtMs` and expiring at `expiresAtMs`. */
+export function freshBetween(issuedAtMs: number, expiresAtMs: number, now = Date.now()): boolean {
+  return expiresAtMs - now > Math.min(60_000, (expiresAtMs - issuedAtMs) / 3);
 }
 
 export async function readCachedToken(file: string): Promise<CachedToken | undefined> {
