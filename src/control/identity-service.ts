@@ -15,9 +15,6 @@ import { decodePageToken, encodePageToken } from "./page-token.ts";
 import { createTokenExchange } from "./token-exchange.ts";
 import * as v from "./validate.ts";
 
-// Where it used to live; importers may keep importing it from here.
-export { createApiKey };
-
 export function identityService(deps: ControlDeps): ServiceImpl<typeof IdentityService> {
   const { store, clock, log } = deps;
   const exchange = createTokenExchange(deps);
