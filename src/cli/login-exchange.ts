@@ -6,9 +6,11 @@
 import { readFile } from "node:fs/promises";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { createKubegateClients } from "../client/clients.ts";
+
 import { parseDuration } from "../config/duration.ts";
 import { CliError, usageError } from "./cli-error.ts";
+import { clientsFor } from "./connect.ts";
+import type { Session } from "./session.ts";
 
 /** The flags `login` takes for the exchange. */
 export const exchangeFlags = {
@@ -48,7 +50,7 @@ async function subjectToken(tokenFile: string | undefined): Promise<string> {
 }
 
 /** Exchanges the CI token at `server` and returns the API key to log in with. */
-export async function exchangeForApiKey(opts: { server: string; caPem: string | undefined; tokenFile: string | undefined; ttl: string | undefined }): Promise<string> {
+export async function exchangeForApiKey(where: Pick<Session, "server" | "caPem">, opts: { tokenFile: string | undefined; ttl: string | undefined }): Promise<string> {
   let ttlMs: number | undefined;
   if (opts.ttl !== undefined) {
     try {
@@ -58,9 +60,8 @@ export async function exchangeForApiKey(opts: { server: string; caPem: string | 
     }
   }
   const subject = await subjectToken(opts.tokenFile);
-  const anonymous = createKubegateClients({ baseUrl: opts.server, ...(opts.caPem === undefined ? {} : { caPem: opts.caPem }) });
   try {
-    const res = await anonymous.identity.exchangeToken({ subjectToken: subject, ...(ttlMs === undefined ? {} : { ttl: durationFromMs(ttlMs) }) });
+    const res = await clientsFor(where).identity.exchangeToken({ subjectToken: subject, ...(ttlMs === undefined ? {} : { ttl: durationFromMs(ttlMs) }) });
     const until = res.expireTime === undefined ? "" : `, valid until ${new Date(Number(res.expireTime.seconds) * 1000).toISOString()}`;
     process.stderr.write(`exchanged the CI token for API key ${res.apiKeyId} (${res.subject})${until}\n`);
     return res.accessToken;

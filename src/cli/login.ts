@@ -79,7 +79,7 @@ export async function runLogin(argv: string[]): Promise<number> {
   let session: Session;
   if (values.oidc || values.device) session = { ...where, oidc: await oidcLogin(where, { device: values.device === true, noBrowser: values["no-browser"] === true }) };
   else {
-    const apiKey = values.exchange ? await exchangeForApiKey({ server: server.origin, caPem, tokenFile: values["token-file"], ttl: values.ttl }) : await readSecret("API key: ");
+    const apiKey = values.exchange ? await exchangeForApiKey(where, { tokenFile: values["token-file"], ttl: values.ttl }) : await readSecret("API key: ");
     if (apiKey === "") throw usageError("kubegate login: no API key given on stdin");
     session = { ...where, apiKey };
   }
