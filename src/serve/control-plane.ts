@@ -84,6 +84,8 @@ export async function startControlPlane(config: ServeConfig, log: Logger, clock:
     await signer.ensureKey();
     const bootstrapAdminKey = await bootstrapAdmin(store, config, clock, log);
     const internalDataPlaneSecret = randomBytes(32).toString("base64url");
+    // The issuer and client go together (checked with the config): both set, or OIDC is off.
+    const oidcClient = config.oidcIssuerUrl === undefined || config.oidcClientId === undefined ? undefined : { issuerUrl: config.oidcIssuerUrl, clientId: config.oidcClientId };
     const deps: ControlDeps = {
       store,
       signer,
@@ -97,10 +99,7 @@ export async function startControlPlane(config: ServeConfig, log: Logger, clock:
         dataUrl: config.dataUrl || listenUrl(config.dataListen),
         dataCaPem: tls.caPem,
         syncHeartbeatMs: config.syncHeartbeatMs,
-        oidcLogin:
-          config.oidcIssuerUrl === undefined || config.oidcClientId === undefined
-            ? undefined
-            : { issuerUrl: config.oidcIssuerUrl, clientId: config.oidcClientId, scopes: config.oidcScopes },
+        oidcLogin: oidcClient === undefined ? undefined : { ...oidcClient, scopes: config.oidcScopes },
         tokenExchangeIssuers: config.tokenExchangeIssuers,
       },
       log: log.child({ component: "control" }),
@@ -112,11 +111,10 @@ export async function startControlPlane(config: ServeConfig, log: Logger, clock:
       dataPlaneGroup: config.dataPlaneGroup,
       internalSecret: internalDataPlaneSecret,
       oidc:
-        config.oidcIssuerUrl === undefined || config.oidcClientId === undefined
+        oidcClient === undefined
           ? undefined
           : {
-              issuerUrl: config.oidcIssuerUrl,
-              clientId: config.oidcClientId,
+              ...oidcClient,
               usernameClaim: config.oidcUsernameClaim,
               groupsClaim: config.oidcGroupsClaim,
               usernamePrefix: config.oidcUsernamePrefix,
