@@ -1,53 +1,47 @@
 /**
  * kubegate's web console: the browser calls the control plane's own Connect services with
- * the generated types (no REST layer). Logging in trades the credential for an HttpOnly
- * session cookie (StartSession); nothing secret is kept in script-visible storage.
+ * the generated types (no REST layer). Logging in (API key, or the OIDC issuer) trades the
+ * credential for an HttpOnly session cookie (StartSession); nothing secret is kept in
+ * script-visible storage. Pages are addressed by the URL's fragment (#/clusters, #/access…).
  */
-import { timestampDate } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError, createClient } from "@connectrpc/connect";
-import { createConnectTransport } from "@connectrpc/connect-web";
-import { ClusterMode, ClusterPhase, ClusterRegistry, IdentityMode, type Cluster } from "../../gen/kubegate/v1/cluster_pb.ts";
-import { IdentityService } from "../../gen/kubegate/v1/identity_pb.ts";
+import { Code, ConnectError } from "@connectrpc/connect";
+import type { OidcLogin } from "../../gen/kubegate/v1/identity_pb.ts";
+import { identity, type Me } from "./api.ts";
+import { button, el, message, show } from "./dom.ts";
+import { finishOidcLogin, startOidcLogin } from "./oidc.ts";
+import { accessPage } from "./pages/access.ts";
+import { clustersPage, registerPage } from "./pages/clusters.ts";
+import { grantsPage } from "./pages/grants.ts";
+import { keysPage } from "./pages/keys.ts";
 
-const transport = createConnectTransport({ baseUrl: location.origin });
-const identity = createClient(IdentityService, transport);
-const clusters = createClient(ClusterRegistry, transport);
-
-const main = document.getElementById("main")!;
 const nav = document.getElementById("nav")!;
 const who = document.getElementById("who")!;
 
-/** An element with text and attributes; text is never parsed as HTML. */
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, ...children: Array<Node | string>): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
-  node.append(...children);
-  return node;
+interface Route {
+  path: string;
+  title: string;
+  admin: boolean;
+  /** Shown in the navigation (else reached by a link). */
+  listed: boolean;
+  render(me: Me, arg: string): Promise<void> | void;
 }
 
-function show(title: string, ...content: Node[]): void {
-  document.title = `${title} · kubegate`;
-  main.replaceChildren(el("h1", {}, title), ...content);
-  main.focus();
-}
+const ROUTES: Route[] = [
+  { path: "clusters", title: "Clusters", admin: false, listed: true, render: (me) => clustersPage(me) },
+  { path: "access", title: "My access", admin: false, listed: true, render: (me) => accessPage(me) },
+  { path: "grants", title: "Grants", admin: true, listed: true, render: () => grantsPage() },
+  { path: "keys", title: "API keys", admin: true, listed: true, render: () => keysPage() },
+  { path: "register", title: "Register a cluster", admin: true, listed: false, render: () => registerPage() },
+];
 
-function message(err: unknown): string {
-  return err instanceof ConnectError ? err.rawMessage : String(err);
-}
-
-function loginPage(problem?: string): void {
+async function loginPage(problem?: string): Promise<void> {
   nav.replaceChildren();
   who.replaceChildren();
+  const config = await identity.getLoginConfig({}).catch(() => undefined);
+  const oidc: OidcLogin | undefined = config?.oidc;
   const input = el("input", { id: "credential", name: "credential", type: "password", autocomplete: "off", required: "" });
   const error = el("p", { class: "error", role: "alert", id: "login-error" }, problem ?? "");
-  const form = el(
-    "form",
-    { class: "login", "aria-describedby": "login-error" },
-    el("label", { for: "credential" }, "API key"),
-    input,
-    el("button", { type: "submit" }, "Log in"),
-    error,
-  );
+  const form = el("form", { class: "login", "aria-describedby": "login-error" }, el("label", { for: "credential" }, "API key"), input, el("button", { type: "submit" }, "Log in"));
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     identity.startSession({ credential: input.value }).then(
@@ -61,50 +55,66 @@ function loginPage(problem?: string): void {
       },
     );
   });
-  show("Log in", form);
-  input.focus();
+  const sso: Node[] = [];
+  if (oidc !== undefined) {
+    const host = URL.canParse(oidc.issuerUrl) ? new URL(oidc.issuerUrl).host : oidc.issuerUrl;
+    sso.push(
+      oidc.authorizationEndpoint === ""
+        ? el("p", { class: "error" }, `The identity provider ${host} cannot be reached just now; an API key still works.`)
+        : el("p", {}, button(`Log in with ${host}`, () => void startOidcLogin(oidc).catch((err: unknown) => (error.textContent = message(err))), { id: "oidc-login" })),
+      el("p", { class: "or" }, "or"),
+    );
+  }
+  show("Log in", el("div", { class: "login" }, ...sso, form, error));
+  (sso.length > 0 ? (document.getElementById("oidc-login") ?? input) : input).focus();
 }
 
-const PHASES: Record<ClusterPhase, string> = {
-  [ClusterPhase.UNSPECIFIED]: "UNKNOWN",
-  [ClusterPhase.READY]: "READY",
-  [ClusterPhase.OFFLINE]: "OFFLINE",
-  [ClusterPhase.UNKNOWN]: "UNKNOWN",
-};
+function routeOf(): { route: Route; arg: string } {
+  const [path = "", ...rest] = location.hash.replace(/^#\/?/, "").split("/");
+  return { route: ROUTES.find((r) => r.path === path) ?? ROUTES[0]!, arg: decodeURIComponent(rest.join("/")) };
+}
 
-function clusterRow(c: Cluster): HTMLTableRowElement {
-  const phase = PHASES[c.status?.phase ?? ClusterPhase.UNSPECIFIED];
-  const seen = c.status?.lastSeenTime === undefined ? "—" : timestampDate(c.status.lastSeenTime).toLocaleString();
-  const mode = c.mode === ClusterMode.AGENT ? "agent" : "direct";
-  const identityMode = c.identityMode === IdentityMode.FRONT_PROXY ? "front-proxy" : "impersonate";
-  return el(
-    "tr",
-    { "data-cluster": c.name },
-    el("th", { scope: "row" }, c.name, c.labels["kubegate.dev/demo"] === "true" ? " (demo)" : ""),
-    el("td", { class: `state state-${phase.toLowerCase()}` }, phase),
-    el("td", {}, c.status?.kubernetesVersion || "—"),
-    el("td", {}, mode === "agent" ? `agent, last seen ${seen}` : mode),
-    el("td", {}, identityMode),
+async function render(me: Me): Promise<void> {
+  const { route, arg } = routeOf();
+  nav.replaceChildren(
+    ...ROUTES.filter((r) => r.listed && (me.admin || !r.admin)).map((r) => el("a", { href: `#/${r.path}`, ...(r === route ? { "aria-current": "page" } : {}) }, r.title)),
   );
+  try {
+    if (route.admin && !me.admin) show(route.title, el("p", { class: "error", role: "alert" }, "This page is for kubegate admins."));
+    else await route.render(me, arg);
+  } catch (err) {
+    if (err instanceof ConnectError && err.code === Code.Unauthenticated) await loginPage("Your session has ended: log in again.");
+    else show(route.title, el("p", { class: "error", role: "alert" }, message(err)));
+  }
 }
 
-async function clustersPage(): Promise<void> {
-  const res = await clusters.listClusters({ pageSize: 500 });
-  const head = el("tr", {}, ...["Cluster", "Status", "Kubernetes", "Mode", "Identity"].map((h) => el("th", { scope: "col" }, h)));
-  const table = el("table", { "aria-label": "Clusters" }, el("thead", {}, head), el("tbody", {}, ...res.clusters.map(clusterRow)));
-  show("Clusters", res.clusters.length === 0 ? el("p", {}, "No clusters are registered yet.") : table);
-}
+let current: Me | undefined;
+window.addEventListener("hashchange", () => {
+  if (current !== undefined) void render(current);
+});
 
 async function start(): Promise<void> {
   try {
-    const me = await identity.whoAmI({});
-    const logout = el("button", { type: "button" }, "Log out");
-    logout.addEventListener("click", () => void identity.endSession({}).then(() => loginPage()));
-    who.replaceChildren(el("span", { id: "subject" }, `${me.subject}${me.admin ? " (admin)" : ""}`), logout);
-    nav.replaceChildren(el("a", { href: "#clusters", "aria-current": "page" }, "Clusters"));
-    await clustersPage();
+    await finishOidcLogin();
   } catch (err) {
-    if (err instanceof ConnectError && err.code === Code.Unauthenticated) loginPage();
+    await loginPage(message(err));
+    return;
+  }
+  try {
+    const res = await identity.whoAmI({});
+    const me: Me = { subject: res.subject, groups: res.groups, admin: res.admin, viaOidc: res.authenticatedBy === "oidc" };
+    current = me;
+    const logout = button("Log out", () =>
+      void identity.endSession({}).then(() => {
+        current = undefined;
+        void loginPage();
+      }),
+    );
+    who.replaceChildren(el("span", { id: "subject" }, `${me.subject}${me.admin ? " (admin)" : ""}`), logout);
+    await render(me);
+  } catch (err) {
+    current = undefined;
+    if (err instanceof ConnectError && err.code === Code.Unauthenticated) await loginPage();
     else show("Something went wrong", el("p", { class: "error", role: "alert" }, message(err)));
   }
 }

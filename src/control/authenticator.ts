@@ -8,7 +8,7 @@ import { errors } from "../errors.ts";
 import { hashSecret } from "../store/secret-hash.ts";
 import type { Store } from "../store/types.ts";
 import type { Caller } from "./caller.ts";
-import { issuerKeySet } from "./oidc-discovery.ts";
+import { issuerDiscovery, type IssuerMetadata } from "./oidc-discovery.ts";
 
 /** API key secrets look like this, so they are recognisable in a leak scanner. */
 export const API_KEY_PREFIX = "kgk_";
@@ -32,6 +32,8 @@ export interface OidcOptions {
   usernamePrefix: string;
   /** Prepended to OIDC group names; empty by default, so grants name the IdP's groups. */
   groupsPrefix?: string;
+  /** The issuer's discovery, shared with the console login; created here when absent. */
+  discovery?: () => Promise<IssuerMetadata>;
 }
 
 export interface AuthenticatorOptions {
@@ -51,7 +53,7 @@ export interface Authenticator {
 export function createAuthenticator(opts: AuthenticatorOptions): Authenticator {
   const clock = opts.clock ?? (() => new Date());
   const internal = opts.internalSecret === undefined ? undefined : Buffer.from(opts.internalSecret);
-  const issuerKeys = opts.oidc === undefined ? undefined : issuerKeySet(opts.oidc.issuerUrl);
+  const discovery = opts.oidc === undefined ? undefined : (opts.oidc.discovery ?? issuerDiscovery(opts.oidc.issuerUrl));
   // Touching last_used on every call would write on every RPC; once a minute is enough.
   const touched = new Map<string, number>();
 
@@ -81,7 +83,7 @@ export function createAuthenticator(opts: AuthenticatorOptions): Authenticator {
 
   async function fromOidc(token: string, oidc: OidcOptions): Promise<Caller> {
     try {
-      const { payload } = await jwtVerify(token, await issuerKeys!(), {
+      const { payload } = await jwtVerify(token, (await discovery!()).keys, {
         issuer: oidc.issuerUrl,
         audience: oidc.clientId,
         currentDate: clock(),

@@ -5,6 +5,7 @@
 import type { ExchangeIssuer } from "../config/token-exchange-config.ts";
 import type { Logger } from "../log.ts";
 import type { Caller } from "./caller.ts";
+import type { IssuerMetadata } from "./oidc-discovery.ts";
 import type { Store } from "../store/types.ts";
 import type { TokenSigner } from "../token/signer.ts";
 import type { RateLimiter } from "../net/rate-limit.ts";
@@ -42,4 +43,6 @@ export interface ControlDeps {
   clock: () => Date;
   /** Set once the authenticator exists; absent in harnesses that serve no console. */
   sessions?: SessionStarter;
+  /** The login issuer's discovery (shared with the authenticator); unset without OIDC. */
+  oidcIssuer?: () => Promise<IssuerMetadata>;
 }

@@ -11,6 +11,7 @@ import { callerOf, requireAdmin } from "./caller.ts";
 import { apiKeyToProto } from "./convert.ts";
 import type { ControlDeps } from "./deps.ts";
 import { idempotent } from "./idempotency.ts";
+import { redeemAuthorizationCode } from "./oidc-code.ts";
 import { decodePageToken, encodePageToken } from "./page-token.ts";
 import { createTokenExchange } from "./token-exchange.ts";
 import * as v from "./validate.ts";
@@ -52,7 +53,11 @@ export function identityService(deps: ControlDeps): ServiceImpl<typeof IdentityS
 
     async getLoginConfig() {
       const oidc = deps.settings.oidcLogin;
-      return { ...(oidc === undefined ? {} : { oidc: { issuerUrl: oidc.issuerUrl, clientId: oidc.clientId, scopes: oidc.scopes } }), tokenExchange: exchange !== undefined };
+      if (oidc === undefined) return { tokenExchange: exchange !== undefined };
+      // The console cannot read the issuer's discovery itself (its CSP allows only this
+      // origin): the control plane passes the endpoint on, or nothing while it is unreachable.
+      const authorizationEndpoint = deps.oidcIssuer === undefined ? "" : await deps.oidcIssuer().then((m) => m.authorizationEndpoint, () => "");
+      return { oidc: { issuerUrl: oidc.issuerUrl, clientId: oidc.clientId, scopes: oidc.scopes, authorizationEndpoint }, tokenExchange: exchange !== undefined };
     },
 
     async exchangeToken(req) {
@@ -63,8 +68,16 @@ export function identityService(deps: ControlDeps): ServiceImpl<typeof IdentityS
     async startSession(req, ctx) {
       const sessions = deps.sessions;
       if (sessions === undefined) throw errors.precondition("this control plane serves no console sessions");
-      if (req.credential === "") throw errors.invalid("credential", "is required: an API key or an OIDC ID token");
-      const credential = v.maxLength("credential", req.credential, 16_384);
+      let credential: string;
+      if (req.oidcCode !== undefined) {
+        if (req.credential !== "") throw errors.invalid("credential", "give a credential or an oidc_code, not both");
+        const oidc = deps.settings.oidcLogin;
+        if (oidc === undefined || deps.oidcIssuer === undefined) throw errors.precondition("this control plane has no OIDC issuer configured: log in with an API key");
+        credential = await redeemAuthorizationCode(deps.oidcIssuer, oidc.clientId, req.oidcCode);
+      } else {
+        if (req.credential === "") throw errors.invalid("credential", "is required: an API key or an OIDC ID token");
+        credential = v.maxLength("credential", req.credential, 16_384);
+      }
       const { caller, cookie, expiresAt } = await sessions.start(credential);
       ctx.responseHeader.append("set-cookie", cookie);
       log.info({ audit: "console.session.start", subject: caller.subject, via: caller.authenticatedBy, apiKey: caller.apiKeyId || undefined, expiresAt }, "console session started");

@@ -20,6 +20,7 @@ import { openStore } from "../store/open.ts";
 import { loadOrCreateEncryptionKey } from "../store/seal.ts";
 import { builtConsoleDir } from "../control/console-assets.ts";
 import { createConsoleSessions, sessionStarter } from "../control/console-session.ts";
+import { issuerDiscovery } from "../control/oidc-discovery.ts";
 import { EXCHANGED_KEY_CREATOR, EXCHANGED_KEY_RETENTION_MS } from "../control/token-exchange.ts";
 import type { Store } from "../store/types.ts";
 import { loadTlsMaterial, type TlsMaterial } from "../tls/material.ts";
@@ -86,6 +87,7 @@ export async function startControlPlane(config: ServeConfig, log: Logger, clock:
     const internalDataPlaneSecret = randomBytes(32).toString("base64url");
     // The issuer and client go together (checked with the config): both set, or OIDC is off.
     const oidcClient = config.oidcIssuerUrl === undefined || config.oidcClientId === undefined ? undefined : { issuerUrl: config.oidcIssuerUrl, clientId: config.oidcClientId };
+    const oidcIssuer = oidcClient === undefined ? undefined : issuerDiscovery(oidcClient.issuerUrl);
     const deps: ControlDeps = {
       store,
       signer,
@@ -104,6 +106,7 @@ export async function startControlPlane(config: ServeConfig, log: Logger, clock:
       },
       log: log.child({ component: "control" }),
       clock,
+      ...(oidcIssuer === undefined ? {} : { oidcIssuer }),
     };
     const authenticator = createAuthenticator({
       store,
@@ -119,6 +122,7 @@ export async function startControlPlane(config: ServeConfig, log: Logger, clock:
               groupsClaim: config.oidcGroupsClaim,
               usernamePrefix: config.oidcUsernamePrefix,
               groupsPrefix: config.oidcGroupsPrefix,
+              ...(oidcIssuer === undefined ? {} : { discovery: oidcIssuer }),
             },
       clock,
     });

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file kubegate/v1/identity.proto.
  */
 export const file_kubegate_v1_identity: GenFile = /*@__PURE__*/
-  fileDesc("ChprdWJlZ2F0ZS92MS9pZGVudGl0eS5wcm90bxILa3ViZWdhdGUudjEiDwoNV2hvQW1JUmVxdWVzdCJuCg5XaG9BbUlSZXNwb25zZRIPCgdzdWJqZWN0GAEgASgJEg4KBmdyb3VwcxgCIAMoCRINCgVhZG1pbhgDIAEoCBIYChBhdXRoZW50aWNhdGVkX2J5GAQgASgJEhIKCmFwaV9rZXlfaWQYBSABKAkingIKBkFwaUtleRIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEg8KB3N1YmplY3QYAyABKAkSDgoGZ3JvdXBzGAQgAygJEi8KC2NyZWF0ZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtleHBpcmVfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLcmV2b2tlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmxhc3RfdXNlZF90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpjcmVhdGVkX2J5GAkgASgJIokBChNDcmVhdGVBcGlLZXlSZXF1ZXN0EgwKBG5hbWUYASABKAkSDwoHc3ViamVjdBgCIAEoCRIOCgZncm91cHMYAyADKAkSLwoLZXhwaXJlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCnJlcXVlc3RfaWQYBSABKAkiTAoUQ3JlYXRlQXBpS2V5UmVzcG9uc2USJAoHYXBpX2tleRgBIAEoCzITLmt1YmVnYXRlLnYxLkFwaUtleRIOCgZzZWNyZXQYAiABKAkiVAoSTGlzdEFwaUtleXNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEhcKD2luY2x1ZGVfcmV2b2tlZBgDIAEoCCJVChNMaXN0QXBpS2V5c1Jlc3BvbnNlEiUKCGFwaV9rZXlzGAEgAygLMhMua3ViZWdhdGUudjEuQXBpS2V5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIhChNSZXZva2VBcGlLZXlSZXF1ZXN0EgoKAmlkGAEgASgJIhYKFFJldm9rZUFwaUtleVJlc3BvbnNlIhcKFUdldExvZ2luQ29uZmlnUmVxdWVzdCJWChZHZXRMb2dpbkNvbmZpZ1Jlc3BvbnNlEiQKBG9pZGMYASABKAsyFi5rdWJlZ2F0ZS52MS5PaWRjTG9naW4SFgoOdG9rZW5fZXhjaGFuZ2UYAiABKAgiQgoJT2lkY0xvZ2luEhIKCmlzc3Vlcl91cmwYASABKAkSEQoJY2xpZW50X2lkGAIgASgJEg4KBnNjb3BlcxgDIAMoCSKPAQoURXhjaGFuZ2VUb2tlblJlcXVlc3QSFQoNc3ViamVjdF90b2tlbhgBIAEoCRIaChJzdWJqZWN0X3Rva2VuX3R5cGUYAiABKAkSHAoUcmVxdWVzdGVkX3Rva2VuX3R5cGUYAyABKAkSJgoDdHRsGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIq4BChVFeGNoYW5nZVRva2VuUmVzcG9uc2USFAoMYWNjZXNzX3Rva2VuGAEgASgJEhkKEWlzc3VlZF90b2tlbl90eXBlGAIgASgJEi8KC2V4cGlyZV90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdzdWJqZWN0GAQgASgJEg4KBmdyb3VwcxgFIAMoCRISCgphcGlfa2V5X2lkGAYgASgJIikKE1N0YXJ0U2Vzc2lvblJlcXVlc3QSEgoKY3JlZGVudGlhbBgBIAEoCSJ3ChRTdGFydFNlc3Npb25SZXNwb25zZRIPCgdzdWJqZWN0GAEgASgJEg4KBmdyb3VwcxgCIAMoCRINCgVhZG1pbhgDIAEoCBIvCgtleHBpcmVfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiEwoRRW5kU2Vzc2lvblJlcXVlc3QiFAoSRW5kU2Vzc2lvblJlc3BvbnNlMqcFCg9JZGVudGl0eVNlcnZpY2USQQoGV2hvQW1JEhoua3ViZWdhdGUudjEuV2hvQW1JUmVxdWVzdBobLmt1YmVnYXRlLnYxLldob0FtSVJlc3BvbnNlElMKDENyZWF0ZUFwaUtleRIgLmt1YmVnYXRlLnYxLkNyZWF0ZUFwaUtleVJlcXVlc3QaIS5rdWJlZ2F0ZS52MS5DcmVhdGVBcGlLZXlSZXNwb25zZRJQCgtMaXN0QXBpS2V5cxIfLmt1YmVnYXRlLnYxLkxpc3RBcGlLZXlzUmVxdWVzdBogLmt1YmVnYXRlLnYxLkxpc3RBcGlLZXlzUmVzcG9uc2USUwoMUmV2b2tlQXBpS2V5EiAua3ViZWdhdGUudjEuUmV2b2tlQXBpS2V5UmVxdWVzdBohLmt1YmVnYXRlLnYxLlJldm9rZUFwaUtleVJlc3BvbnNlElkKDkdldExvZ2luQ29uZmlnEiIua3ViZWdhdGUudjEuR2V0TG9naW5Db25maWdSZXF1ZXN0GiMua3ViZWdhdGUudjEuR2V0TG9naW5Db25maWdSZXNwb25zZRJWCg1FeGNoYW5nZVRva2VuEiEua3ViZWdhdGUudjEuRXhjaGFuZ2VUb2tlblJlcXVlc3QaIi5rdWJlZ2F0ZS52MS5FeGNoYW5nZVRva2VuUmVzcG9uc2USUwoMU3RhcnRTZXNzaW9uEiAua3ViZWdhdGUudjEuU3RhcnRTZXNzaW9uUmVxdWVzdBohLmt1YmVnYXRlLnYxLlN0YXJ0U2Vzc2lvblJlc3BvbnNlEk0KCkVuZFNlc3Npb24SHi5rdWJlZ2F0ZS52MS5FbmRTZXNzaW9uUmVxdWVzdBofLmt1YmVnYXRlLnYxLkVuZFNlc3Npb25SZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChprdWJlZ2F0ZS92MS9pZGVudGl0eS5wcm90bxILa3ViZWdhdGUudjEiDwoNV2hvQW1JUmVxdWVzdCJuCg5XaG9BbUlSZXNwb25zZRIPCgdzdWJqZWN0GAEgASgJEg4KBmdyb3VwcxgCIAMoCRINCgVhZG1pbhgDIAEoCBIYChBhdXRoZW50aWNhdGVkX2J5GAQgASgJEhIKCmFwaV9rZXlfaWQYBSABKAkingIKBkFwaUtleRIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEg8KB3N1YmplY3QYAyABKAkSDgoGZ3JvdXBzGAQgAygJEi8KC2NyZWF0ZV90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtleHBpcmVfdGltZRgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLcmV2b2tlX3RpbWUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmxhc3RfdXNlZF90aW1lGAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpjcmVhdGVkX2J5GAkgASgJIokBChNDcmVhdGVBcGlLZXlSZXF1ZXN0EgwKBG5hbWUYASABKAkSDwoHc3ViamVjdBgCIAEoCRIOCgZncm91cHMYAyADKAkSLwoLZXhwaXJlX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCnJlcXVlc3RfaWQYBSABKAkiTAoUQ3JlYXRlQXBpS2V5UmVzcG9uc2USJAoHYXBpX2tleRgBIAEoCzITLmt1YmVnYXRlLnYxLkFwaUtleRIOCgZzZWNyZXQYAiABKAkiVAoSTGlzdEFwaUtleXNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEhcKD2luY2x1ZGVfcmV2b2tlZBgDIAEoCCJVChNMaXN0QXBpS2V5c1Jlc3BvbnNlEiUKCGFwaV9rZXlzGAEgAygLMhMua3ViZWdhdGUudjEuQXBpS2V5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIhChNSZXZva2VBcGlLZXlSZXF1ZXN0EgoKAmlkGAEgASgJIhYKFFJldm9rZUFwaUtleVJlc3BvbnNlIhcKFUdldExvZ2luQ29uZmlnUmVxdWVzdCJWChZHZXRMb2dpbkNvbmZpZ1Jlc3BvbnNlEiQKBG9pZGMYASABKAsyFi5rdWJlZ2F0ZS52MS5PaWRjTG9naW4SFgoOdG9rZW5fZXhjaGFuZ2UYAiABKAgiYgoJT2lkY0xvZ2luEhIKCmlzc3Vlcl91cmwYASABKAkSEQoJY2xpZW50X2lkGAIgASgJEg4KBnNjb3BlcxgDIAMoCRIeChZhdXRob3JpemF0aW9uX2VuZHBvaW50GAQgASgJIo8BChRFeGNoYW5nZVRva2VuUmVxdWVzdBIVCg1zdWJqZWN0X3Rva2VuGAEgASgJEhoKEnN1YmplY3RfdG9rZW5fdHlwZRgCIAEoCRIcChRyZXF1ZXN0ZWRfdG9rZW5fdHlwZRgDIAEoCRImCgN0dGwYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24irgEKFUV4Y2hhbmdlVG9rZW5SZXNwb25zZRIUCgxhY2Nlc3NfdG9rZW4YASABKAkSGQoRaXNzdWVkX3Rva2VuX3R5cGUYAiABKAkSLwoLZXhwaXJlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB3N1YmplY3QYBCABKAkSDgoGZ3JvdXBzGAUgAygJEhIKCmFwaV9rZXlfaWQYBiABKAkiYAoTU3RhcnRTZXNzaW9uUmVxdWVzdBISCgpjcmVkZW50aWFsGAEgASgJEjUKCW9pZGNfY29kZRgCIAEoCzIiLmt1YmVnYXRlLnYxLk9pZGNBdXRob3JpemF0aW9uQ29kZSJhChVPaWRjQXV0aG9yaXphdGlvbkNvZGUSDAoEY29kZRgBIAEoCRIVCg1jb2RlX3ZlcmlmaWVyGAIgASgJEhQKDHJlZGlyZWN0X3VyaRgDIAEoCRINCgVub25jZRgEIAEoCSJ3ChRTdGFydFNlc3Npb25SZXNwb25zZRIPCgdzdWJqZWN0GAEgASgJEg4KBmdyb3VwcxgCIAMoCRINCgVhZG1pbhgDIAEoCBIvCgtleHBpcmVfdGltZRgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiEwoRRW5kU2Vzc2lvblJlcXVlc3QiFAoSRW5kU2Vzc2lvblJlc3BvbnNlMqcFCg9JZGVudGl0eVNlcnZpY2USQQoGV2hvQW1JEhoua3ViZWdhdGUudjEuV2hvQW1JUmVxdWVzdBobLmt1YmVnYXRlLnYxLldob0FtSVJlc3BvbnNlElMKDENyZWF0ZUFwaUtleRIgLmt1YmVnYXRlLnYxLkNyZWF0ZUFwaUtleVJlcXVlc3QaIS5rdWJlZ2F0ZS52MS5DcmVhdGVBcGlLZXlSZXNwb25zZRJQCgtMaXN0QXBpS2V5cxIfLmt1YmVnYXRlLnYxLkxpc3RBcGlLZXlzUmVxdWVzdBogLmt1YmVnYXRlLnYxLkxpc3RBcGlLZXlzUmVzcG9uc2USUwoMUmV2b2tlQXBpS2V5EiAua3ViZWdhdGUudjEuUmV2b2tlQXBpS2V5UmVxdWVzdBohLmt1YmVnYXRlLnYxLlJldm9rZUFwaUtleVJlc3BvbnNlElkKDkdldExvZ2luQ29uZmlnEiIua3ViZWdhdGUudjEuR2V0TG9naW5Db25maWdSZXF1ZXN0GiMua3ViZWdhdGUudjEuR2V0TG9naW5Db25maWdSZXNwb25zZRJWCg1FeGNoYW5nZVRva2VuEiEua3ViZWdhdGUudjEuRXhjaGFuZ2VUb2tlblJlcXVlc3QaIi5rdWJlZ2F0ZS52MS5FeGNoYW5nZVRva2VuUmVzcG9uc2USUwoMU3RhcnRTZXNzaW9uEiAua3ViZWdhdGUudjEuU3RhcnRTZXNzaW9uUmVxdWVzdBohLmt1YmVnYXRlLnYxLlN0YXJ0U2Vzc2lvblJlc3BvbnNlEk0KCkVuZFNlc3Npb24SHi5rdWJlZ2F0ZS52MS5FbmRTZXNzaW9uUmVxdWVzdBofLmt1YmVnYXRlLnYxLkVuZFNlc3Npb25SZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message kubegate.v1.WhoAmIRequest
@@ -331,6 +331,14 @@ export type OidcLogin = Message<"kubegate.v1.OidcLogin"> & {
    * @generated from field: repeated string scopes = 3;
    */
   scopes: string[];
+
+  /**
+   * The issuer's authorization endpoint, from its discovery document, for the web console's
+   * login (the console may not fetch from other origins). Empty while the issuer is unreachable.
+   *
+   * @generated from field: string authorization_endpoint = 4;
+   */
+  authorizationEndpoint: string;
 };
 
 /**
@@ -434,11 +442,21 @@ export const ExchangeTokenResponseSchema: GenMessage<ExchangeTokenResponse> = /*
  */
 export type StartSessionRequest = Message<"kubegate.v1.StartSessionRequest"> & {
   /**
-   * An API key (kgk_...) or an OIDC ID token from the configured issuer.
+   * An API key (kgk_...) or an OIDC ID token from the configured issuer. Exactly one of
+   * credential and oidc_code is set.
    *
    * @generated from field: string credential = 1;
    */
   credential: string;
+
+  /**
+   * The web console's OIDC login: the control plane redeems the authorization code at the
+   * issuer's token endpoint as the public client, with the PKCE verifier, and opens the
+   * session with the ID token it receives.
+   *
+   * @generated from field: kubegate.v1.OidcAuthorizationCode oidc_code = 2;
+   */
+  oidcCode?: OidcAuthorizationCode | undefined;
 };
 
 /**
@@ -447,6 +465,46 @@ export type StartSessionRequest = Message<"kubegate.v1.StartSessionRequest"> & {
  */
 export const StartSessionRequestSchema: GenMessage<StartSessionRequest> = /*@__PURE__*/
   messageDesc(file_kubegate_v1_identity, 14);
+
+/**
+ * What the console's redirect from the identity provider brings back, and what it kept.
+ *
+ * @generated from message kubegate.v1.OidcAuthorizationCode
+ */
+export type OidcAuthorizationCode = Message<"kubegate.v1.OidcAuthorizationCode"> & {
+  /**
+   * @generated from field: string code = 1;
+   */
+  code: string;
+
+  /**
+   * RFC 7636: the verifier whose S256 challenge the authorization request sent.
+   *
+   * @generated from field: string code_verifier = 2;
+   */
+  codeVerifier: string;
+
+  /**
+   * The redirect_uri of the authorization request: the console's own /console/ URL.
+   *
+   * @generated from field: string redirect_uri = 3;
+   */
+  redirectUri: string;
+
+  /**
+   * The nonce the authorization request sent; the ID token must carry it.
+   *
+   * @generated from field: string nonce = 4;
+   */
+  nonce: string;
+};
+
+/**
+ * Describes the message kubegate.v1.OidcAuthorizationCode.
+ * Use `create(OidcAuthorizationCodeSchema)` to create a new message.
+ */
+export const OidcAuthorizationCodeSchema: GenMessage<OidcAuthorizationCode> = /*@__PURE__*/
+  messageDesc(file_kubegate_v1_identity, 15);
 
 /**
  * @generated from message kubegate.v1.StartSessionResponse
@@ -480,7 +538,7 @@ export type StartSessionResponse = Message<"kubegate.v1.StartSessionResponse"> &
  * Use `create(StartSessionResponseSchema)` to create a new message.
  */
 export const StartSessionResponseSchema: GenMessage<StartSessionResponse> = /*@__PURE__*/
-  messageDesc(file_kubegate_v1_identity, 15);
+  messageDesc(file_kubegate_v1_identity, 16);
 
 /**
  * @generated from message kubegate.v1.EndSessionRequest
@@ -493,7 +551,7 @@ export type EndSessionRequest = Message<"kubegate.v1.EndSessionRequest"> & {
  * Use `create(EndSessionRequestSchema)` to create a new message.
  */
 export const EndSessionRequestSchema: GenMessage<EndSessionRequest> = /*@__PURE__*/
-  messageDesc(file_kubegate_v1_identity, 16);
+  messageDesc(file_kubegate_v1_identity, 17);
 
 /**
  * @generated from message kubegate.v1.EndSessionResponse
@@ -506,7 +564,7 @@ export type EndSessionResponse = Message<"kubegate.v1.EndSessionResponse"> & {
  * Use `create(EndSessionResponseSchema)` to create a new message.
  */
 export const EndSessionResponseSchema: GenMessage<EndSessionResponse> = /*@__PURE__*/
-  messageDesc(file_kubegate_v1_identity, 17);
+  messageDesc(file_kubegate_v1_identity, 18);
 
 /**
  * IdentityService tells callers who they are and lets admins manage API keys.
