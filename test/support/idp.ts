@@ -36,8 +36,13 @@ export interface BrowseResult {
 export interface TestIdp {
   issuer: string;
   clientId: string;
-  /** Logs in as `account` from an authorization URL, as a browser would (consent given). */
-  browse(url: string, account: string, opts?: { userCode?: string }): Promise<BrowseResult>;
+  /**
+   * Logs in as `account` from an authorization URL, as a browser would (consent given).
+   * `stopAt`: a redirect to a URL starting so is not followed; the result's url is it.
+   */
+  browse(url: string, account: string, opts?: { userCode?: string; stopAt?: string }): Promise<BrowseResult>;
+  /** Registers a client after start, e.g. one whose redirect URI names a port known only now. */
+  addClient(metadata: Record<string, unknown>): void;
   /** RFC 8628: enters the user code at the verification page, logs in, confirms. */
   deviceLogin(userCode: string, account: string): Promise<BrowseResult>;
   /**
@@ -95,8 +100,7 @@ function firstForm(html: string): { action: string; fields: Record<string, strin
 }
 
 /** The provider's state in memory, per instance (its own default adapter warns on every start). */
-function memoryAdapter() {
-  const rows = new Map<string, { payload: Record<string, unknown>; expiresAt: number }>();
+function memoryAdapter(rows: Map<string, { payload: Record<string, unknown>; expiresAt: number }>) {
   const live = (key: string) => {
     const row = rows.get(key);
     if (row === undefined || row.expiresAt < Date.now()) return undefined;
@@ -156,8 +160,9 @@ export async function startIdp(opts: IdpOptions): Promise<TestIdp> {
   let refreshTtl = opts.refreshTokenTtlSeconds ?? 86400;
   const { privateKey } = await generateKeyPair("RS256", { extractable: true });
   const jwk = { ...(await exportJWK(privateKey)), kid: "idp-1", alg: "RS256", use: "sig" };
+  const rows = new Map<string, { payload: Record<string, unknown>; expiresAt: number }>();
   const config: Configuration = {
-    adapter: memoryAdapter() as unknown as Configuration["adapter"],
+    adapter: memoryAdapter(rows) as unknown as Configuration["adapter"],
     clients: [
       {
         client_id: IDP_CLIENT_ID,
@@ -228,8 +233,8 @@ export async function startIdp(opts: IdpOptions): Promise<TestIdp> {
     if (req.method === "GET") {
       res.setHeader("content-type", "text/html; charset=utf-8");
       if (prompt.name === "login")
-        res.end(page("Sign in", `<form method="post" action="/interaction/${uid}"><label>User <input name="login" value=""></label><input type="hidden" name="step" value="login"></form>`));
-      else res.end(page("Allow", `<form method="post" action="/interaction/${uid}"><input type="hidden" name="step" value="consent"></form>`));
+        res.end(page("Sign in", `<form method="post" action="/interaction/${uid}"><label>User <input name="login" value=""></label><input type="hidden" name="step" value="login"><button>Sign in</button></form>`));
+      else res.end(page("Allow", `<form method="post" action="/interaction/${uid}"><input type="hidden" name="step" value="consent"><button>Allow</button></form>`));
       return;
     }
     const form = await readForm(req);
@@ -261,7 +266,7 @@ export async function startIdp(opts: IdpOptions): Promise<TestIdp> {
     void callback(req, res);
   };
 
-  async function browse(start: string, account: string, o: { userCode?: string } = {}): Promise<BrowseResult> {
+  async function browse(start: string, account: string, o: { userCode?: string; stopAt?: string } = {}): Promise<BrowseResult> {
     const jar = cookieJar();
     let url = new URL(start);
     let init: RequestInit = {};
@@ -273,6 +278,7 @@ export async function startIdp(opts: IdpOptions): Promise<TestIdp> {
       if (res.status >= 300 && res.status < 400 && location !== null) {
         await res.arrayBuffer();
         url = new URL(location, url);
+        if (o.stopAt !== undefined && url.href.startsWith(o.stopAt)) return { status: res.status, url: url.href, body: "" };
         init = {};
         continue;
       }
@@ -310,6 +316,10 @@ export async function startIdp(opts: IdpOptions): Promise<TestIdp> {
       // The CLI runs $BROWSER with the URL as its last argument, as xdg-open is run.
       `${JSON.stringify(process.execPath)} -e ${JSON.stringify(`fetch(${JSON.stringify(`${controlUrl}/_browse/${encodeURIComponent(account)}`)}, { method: "POST", body: new URLSearchParams({ url: process.argv.at(-1) }) }).then(() => {}, () => process.exit(1))`)}`,
     browsed,
+    addClient(metadata) {
+      // Clients not in the configuration are looked up through the adapter.
+      rows.set(`Client:${String(metadata["client_id"])}`, { payload: metadata, expiresAt: Number.POSITIVE_INFINITY });
+    },
     grants,
     setRefreshTokenTtl: (seconds) => void (refreshTtl = seconds),
     async revoke(refreshToken) {
