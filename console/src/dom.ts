@@ -103,7 +103,8 @@ export function copyable(label: string, text: string, attrs: Record<string, stri
       () => (status.textContent = "Copying was refused: select the text instead."),
     );
   });
-  return el("div", { class: "copyable" }, el("pre", {}, code), copy, status);
+  // A long line scrolls: the keyboard must reach it too.
+  return el("div", { class: "copyable" }, el("pre", { tabindex: "0" }, code), copy, status);
 }
 
 /** Offers `text` as a file download, as a link click would. */

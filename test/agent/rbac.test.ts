@@ -6,38 +6,14 @@
  * holds exactly the ClusterRole of deploy/kubegate-agent.yaml (the fake checks RBAC
  * escalation as kube-apiserver does), so these tests prove the documented role suffices.
  */
-import { readFile } from "node:fs/promises";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseAllDocuments } from "yaml";
 import { GrantState, Role, SubjectKind } from "../../gen/kubegate/v1/grant_pb.ts";
-import { clusterRoleBinding, IMPERSONATOR_ROLE, type KubeObject } from "../support/fake-apiserver/index.ts";
+import { clusterRoleBinding, type KubeObject } from "../support/fake-apiserver/index.ts";
+import { holdOnlyDocumentedRole } from "../support/documented-role.ts";
 import { MEMBER, startTestGateway, type TestGateway } from "../support/gateway.ts";
 import { http2Request, type RawResponse } from "../support/raw-client.ts";
 
-const MANIFEST = join(import.meta.dirname, "..", "..", "deploy", "kubegate-agent.yaml");
 const RBAC_V1 = "rbac.authorization.k8s.io/v1";
-
-/** The ClusterRole the manifest gives the agent. */
-export async function documentedClusterRole(): Promise<KubeObject> {
-  const docs = parseAllDocuments(await readFile(MANIFEST, "utf8")).map((d) => d.toJS() as KubeObject);
-  const role = docs.find((d) => d["kind"] === "ClusterRole");
-  if (role === undefined) throw new Error("deploy/kubegate-agent.yaml has no ClusterRole");
-  return role;
-}
-
-/**
- * Leaves the fake's gateway identity (the agent's credential in agent mode, the registered
- * one in direct mode) with the documented role and nothing else: the fake's own
- * impersonator binding is removed.
- */
-async function holdOnlyDocumentedRole(gw: TestGateway): Promise<void> {
-  const impersonator = gw.fake.getObject(RBAC_V1, "ClusterRoleBinding", undefined, IMPERSONATOR_ROLE) as { subjects: Array<{ name: string }> };
-  const gatewayUser = impersonator.subjects[0]!.name;
-  const role = await documentedClusterRole();
-  gw.fake.seed(role, clusterRoleBinding("kubegate-agent", String((role["metadata"] as { name: string }).name), [{ kind: "User", name: gatewayUser }]));
-  gw.fake.deleteObject(RBAC_V1, "ClusterRoleBinding", undefined, IMPERSONATOR_ROLE);
-}
 
 /** Polls until `check` returns a value; resolves with it and the time it took. */
 async function eventually<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 5_000): Promise<{ value: T; ms: number }> {

@@ -8,37 +8,28 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ClusterPhase } from "../../gen/kubegate/v1/cluster_pb.ts";
-import { hasFile, requireProgram } from "../support/programs.ts";
 import { startTestGateway, type TestGateway } from "../support/gateway.ts";
+import { chromiumPresent, startBrowser, type ConsoleBrowser } from "./support.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
-const enabled = requireProgram(hasFile(CHROMIUM), "Debian's chromium (/usr/bin/chromium)");
-
-describe.runIf(enabled)("the web console in chromium", () => {
+describe.runIf(chromiumPresent())("the web console in chromium", () => {
   let gw: TestGateway;
-  let browser: Browser;
+  let chrome: ConsoleBrowser;
   let page: Page;
   let shots: string;
-  const problems: string[] = [];
+  let problems: string[] = [];
 
   beforeAll(async () => {
     shots = await mkdtemp(join(tmpdir(), "kubegate-console-"));
-    // Agent mode: the tunnel reports READY (a direct cluster's status stays UNKNOWN today).
     gw = await startTestGateway({ mode: "agent" });
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox"] });
     // The control plane's CA is the test's own: the browser is told to accept it.
-    const context = await browser.newContext({ ignoreHTTPSErrors: true });
-    page = await context.newPage();
-    page.on("console", (m) => {
-      if (m.type() === "error") problems.push(m.text());
-    });
-    page.on("pageerror", (e) => problems.push(e.message));
+    chrome = await startBrowser();
+    ({ page, problems } = await chrome.page());
   });
   afterAll(async () => {
-    await browser?.close();
+    await chrome?.close();
     await gw?.close();
     await rm(shots, { recursive: true, force: true });
   });

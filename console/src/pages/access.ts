@@ -50,7 +50,7 @@ export async function accessPage(me: Me): Promise<void> {
     ["exec", "The kubegate exec plugin (refreshes tokens; needs the kubegate CLI and `kubegate login`)"],
   ]);
   const problem = el("p", { class: "error", role: "alert" });
-  const status = el("p", { role: "status" });
+  const status = el("p", { role: "status", id: "download-status" });
   async function fetchKubeconfig(clusterNames: string[], filename: string): Promise<void> {
     problem.textContent = "";
     const exec = kind.value === "exec";

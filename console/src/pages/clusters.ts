@@ -85,7 +85,7 @@ function bootstrapHelp(name: string, token: string, gatewayUrl: string, frontPro
 }
 
 export function registerPage(): void {
-  const name = input({ name: "name", required: "", pattern: "[a-z0-9]([-a-z0-9]*[a-z0-9])?", maxlength: "63" });
+  const name = input({ name: "name", required: "", pattern: "[a-z0-9]([a-z0-9\\-]*[a-z0-9])?", maxlength: "63" });
   const displayName = input({ name: "display-name" });
   const labels = input({ name: "labels", placeholder: "env=prod, team=payments" });
   const mode = select("mode", [["direct", "Direct: kubegate dials the API server"], ["agent", "Agent: an agent in the cluster dials out"]]);
@@ -96,7 +96,7 @@ export function registerPage(): void {
     ["cert", "Client certificate (kubegate impersonates users)"],
     ["front-proxy", "Front-proxy certificate (request-header identity)"],
   ]);
-  const token = el("textarea", { name: "token", rows: "2", autocomplete: "off" });
+  const token = input({ name: "token", type: "password" });
   const certPem = el("textarea", { name: "cert", rows: "4" });
   const keyPem = el("textarea", { name: "key", rows: "4", autocomplete: "off" });
   const agentFrontProxy = el("input", { type: "checkbox", name: "agent-front-proxy" });
@@ -129,6 +129,7 @@ export function registerPage(): void {
     ],
     "Register",
     async () => {
+      result.replaceChildren();
       const request: MessageInitShape<typeof RegisterClusterRequestSchema> = {
         name: name.value.trim(),
         displayName: displayName.value.trim(),

@@ -1,6 +1,6 @@
 /** Admin: create grants and revoke them; the state column shows RBAC going live in the member. */
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { Role, SubjectKind, type Grant } from "../../../gen/kubegate/v1/grant_pb.ts";
+import { GrantState, Role, SubjectKind, type Grant } from "../../../gen/kubegate/v1/grant_pb.ts";
 import { grants } from "../api.ts";
 import { button, confirmAction, el, field, form, input, select, show, table, when, words } from "../dom.ts";
 import { allClusters, GRANT_STATES, isActive, LIFETIMES, roleName, ROLES, stateCell, subjectText } from "./shared.ts";
@@ -77,6 +77,23 @@ export async function grantsPage(): Promise<void> {
       reload();
     },
   );
-  const body = list.length === 0 ? el("p", {}, "No grants yet.") : table("Grants", ["Grant", "Cluster", "Subject", "Role", "Namespaces", "State", "Expires", "Created by", ""], list.map((g) => row(g, reload)));
+  const grantTable = (rows: Grant[]) => table("Grants", ["Grant", "Cluster", "Subject", "Role", "Namespaces", "State", "Expires", "Created by", ""], rows.map((g) => row(g, reload)));
+  const body: HTMLElement = list.length === 0 ? el("p", {}, "No grants yet.") : grantTable(list);
+  // While RBAC is going live in a member (or may yet: a FAILED grant is retried), the table
+  // follows it; the form keeps what is typed.
+  const follow = (current: HTMLElement, rows: Grant[]) => {
+    const delay = rows.some((g) => g.state === GrantState.PENDING) ? 2000 : rows.some((g) => g.state === GrantState.FAILED) ? 10_000 : 0;
+    if (delay === 0) return;
+    setTimeout(() => {
+      if (!current.isConnected) return;
+      void allGrants().then((next) => {
+        if (!current.isConnected) return;
+        const replacement = grantTable(next);
+        current.replaceWith(replacement);
+        follow(replacement, next);
+      });
+    }, delay);
+  };
+  follow(body, list);
   show("Grants", clusterList.length === 0 ? el("p", {}, "Register a cluster first: grants name one.") : el("details", { open: "" }, el("summary", {}, "Create a grant"), create), body);
 }
