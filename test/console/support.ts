@@ -12,6 +12,9 @@ import { hasFile, requireProgram } from "../support/programs.ts";
 export const CHROMIUM = "/usr/bin/chromium";
 export const chromiumPresent = () => requireProgram(hasFile(CHROMIUM), "Debian's chromium (/usr/bin/chromium)");
 
+/** The failures a logged-out page expects: asking who it is, and a refused login. */
+export const LOGGED_OUT = /^401 POST \S+\/kubegate\.v1\.IdentityService\/(WhoAmI|StartSession)$/;
+
 export interface ConsoleBrowser {
   browser: Browser;
   /** A fresh context (cookies of its own) and its page. */
@@ -29,9 +32,14 @@ export async function startBrowser(): Promise<ConsoleBrowser> {
       const page = await context.newPage();
       const problems: string[] = [];
       page.on("console", (m) => {
-        if (m.type() === "error") problems.push(m.text());
+        // A failed load is recorded with its URL below.
+        if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) problems.push(m.text());
       });
       page.on("pageerror", (e) => problems.push(e.message));
+      // Which URL failed (the console message does not say).
+      page.on("response", (r) => {
+        if (r.status() >= 400) problems.push(`${r.status()} ${r.request().method()} ${r.url()}`);
+      });
       return { context, page, problems };
     },
     close: () => browser.close(),
