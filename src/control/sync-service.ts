@@ -241,7 +241,7 @@ export function syncService(deps: ControlDeps): ServiceImpl<typeof DataPlaneSync
         if (dataPlane !== "") {
           // An agent cluster's tunnels are spread over the data planes: it is READY while
           // any of them holds one, and OFFLINE when the last one lets go.
-          const holders = await store.dataPlanes.setTunnel(r.cluster, dataPlane, phase === "READY");
+          const holders = await store.dataPlanes.setReachable(r.cluster, dataPlane, phase === "READY");
           if (phase !== "READY" && holders > 0) continue;
           if (phase === "READY") {
             planes ??= (await store.dataPlanes.list()).length;
