@@ -26,7 +26,7 @@ describe.runIf(enabled)("the web console in chromium", () => {
 
   beforeAll(async () => {
     shots = await mkdtemp(join(tmpdir(), "kubegate-console-"));
-    // Agent mode: the tunnel reports READY (a direct cluster's status stays UNKNOWN today).
+    // Agent mode: the tunnel reports READY (a direct cluster's comes from the data plane's probe).
     gw = await startTestGateway({ mode: "agent" });
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox"] });
     // The control plane's CA is the test's own: the browser is told to accept it.
