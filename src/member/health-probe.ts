@@ -14,7 +14,7 @@ import type { ClusterStatusReport } from "./cluster-reports.ts";
 import { memberRequest } from "./member-request.ts";
 import { outcomeOfAnswer, outcomeOfFailure, type ProbeOutcome } from "./probe-outcome.ts";
 
-export const DEFAULT_PROBE_INTERVAL_MS = 15_000;
+const DEFAULT_PROBE_INTERVAL_MS = 15_000;
 const PROBE_TIMEOUT_MS = 5_000;
 /** An unchanged outcome is sent again this often, so the control plane's "last seen" moves. */
 const REFRESH_MS = 60_000;
@@ -52,8 +52,9 @@ interface Probe {
   /** The route version probed; another one starts a new probe. */
   version: string;
   timer: NodeJS.Timeout | undefined;
-  /** Ends the probe in flight: the route changed, the cluster left, the data plane stops. */
-  cancel: AbortController;
+  /** The request in flight, ended when the route changes, the cluster leaves, the data plane stops. */
+  call: AbortController | undefined;
+  stopped: boolean;
   last: ProbeOutcome | undefined;
   reportedAt: number;
 }
@@ -72,7 +73,8 @@ export function createHealthProbes(opts: HealthProbeOptions): HealthProbes {
     const p = probes.get(name);
     if (p === undefined) return;
     clearTimeout(p.timer);
-    p.cancel.abort();
+    p.stopped = true;
+    p.call?.abort();
     probes.delete(name);
   };
 
@@ -89,25 +91,35 @@ export function createHealthProbes(opts: HealthProbeOptions): HealthProbes {
   async function ask(p: Probe): Promise<ProbeOutcome | undefined> {
     const route = opts.view.clusters.get(p.name);
     if (route === undefined || route.version !== p.version) return undefined;
-    const deadline = AbortSignal.timeout(timeoutMs);
+    const call = new AbortController();
+    p.call = call;
+    let timedOut = false;
+    const deadline = setTimeout(() => {
+      timedOut = true;
+      call.abort();
+    }, timeoutMs);
+    deadline.unref();
     try {
       const res = await memberRequest(opts.upstreams.get(route), {
         method: "GET",
         path: "/version",
         timeoutMs,
-        signal: AbortSignal.any([p.cancel.signal, deadline]),
+        signal: call.signal,
         headers: route.identityMode === "front-proxy" ? { "user-agent": USER_AGENT, ...NOBODY } : { "user-agent": USER_AGENT },
       });
       return outcomeOfAnswer(res);
     } catch (err) {
-      return outcomeOfFailure(route.serverUrl, err, { timedOut: deadline.aborted, timeoutMs });
+      return outcomeOfFailure(route.serverUrl, err, { timedOut, timeoutMs });
+    } finally {
+      clearTimeout(deadline);
+      p.call = undefined;
     }
   }
 
   async function run(p: Probe): Promise<void> {
     const outcome = await ask(p);
     // Superseded meanwhile: a newer probe of the cluster (or none) reports instead.
-    if (outcome === undefined || p.cancel.signal.aborted || probes.get(p.name) !== p) return;
+    if (outcome === undefined || p.stopped) return;
     if (!same(p.last, outcome)) {
       const fields = { cluster: p.name, phase: outcome.phase, kubernetesVersion: outcome.kubernetesVersion, message: outcome.message };
       if (outcome.phase === "READY") opts.log.info(fields, "direct cluster answers its health probe");
@@ -129,7 +141,7 @@ export function createHealthProbes(opts: HealthProbeOptions): HealthProbes {
         }
         if (probes.get(name)?.version === route.version) continue;
         stop(name);
-        const p: Probe = { name, version: route.version, timer: undefined, cancel: new AbortController(), last: undefined, reportedAt: 0 };
+        const p: Probe = { name, version: route.version, timer: undefined, call: undefined, stopped: false, last: undefined, reportedAt: 0 };
         probes.set(name, p);
         schedule(p, 0);
       }

@@ -172,10 +172,11 @@ export async function startDataPlane(opts: DataPlaneOptions): Promise<DataPlane>
     server: started,
     ready: sync.ready,
     async close(graceMs) {
+      // Probes first: a report sent after this process left the mesh would count for nobody.
+      probes.close();
       await sync.stop();
       log.debug("sync stopped");
       await rbac.close();
-      probes.close();
       grantReports.close();
       tunnels.close();
       clusterReports.close();
