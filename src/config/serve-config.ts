@@ -40,6 +40,8 @@ export interface ServeConfig {
   syncStalenessMs: number;
   /** Data plane: ping interval of agent tunnels; three missed pings drop a tunnel. */
   agentHeartbeatMs: number;
+  /** Data plane: how often each direct member is asked GET /version (its READY/OFFLINE status). */
+  memberProbeIntervalMs: number;
   impersonationPrefix: string;
   /** Data plane: whether a token expiring during a stream cuts it. */
   cutStreamsOnTokenExpiry: boolean;
@@ -108,6 +110,12 @@ export const serveOptions: Record<string, OptionSpec> = {
   syncHeartbeat: { flag: "sync-heartbeat", kind: "duration", default: "5s", help: "sync stream heartbeat interval" },
   syncStaleness: { flag: "sync-staleness", kind: "duration", default: "60s", help: "data plane serves this long without the control plane, then fails closed" },
   agentHeartbeat: { flag: "agent-heartbeat", kind: "duration", default: "5s", help: "data plane pings agent tunnels this often; three missed pings mark the agent offline" },
+  memberProbeInterval: {
+    flag: "member-probe-interval",
+    kind: "duration",
+    default: "15s",
+    help: "data plane: asks each direct member GET /version this often (jittered) to mark it READY or OFFLINE",
+  },
   impersonationPrefix: { flag: "impersonation-prefix", kind: "string", default: "kubegate:", help: "prefix of the impersonated user and groups" },
   cutStreamsOnTokenExpiry: { flag: "cut-streams-on-token-expiry", kind: "boolean", default: "false", help: "end live streams when their token expires" },
   logLevel: { flag: "log-level", kind: "string", default: "info", help: "pino log level" },
@@ -197,6 +205,12 @@ export function resolveServeConfig(flags: Record<string, string | undefined>, en
       throw new ConfigError(`${where(key)}: ${(err as Error).message}`);
     }
   };
+  /** A duration that must not be shorter than `minMs` (a loop that would spin). */
+  const atLeast = (key: string, minMs: number, min: string) => {
+    const ms = duration(key);
+    if (ms < minMs) throw new ConfigError(`${where(key)}: must be at least ${min}, not ${JSON.stringify(raw[key])}`);
+    return ms;
+  };
   const positive = (key: string) => {
     const n = Number(raw[key]);
     if (!Number.isFinite(n) || n <= 0) throw new ConfigError(`${where(key)}: must be a positive number`);
@@ -279,6 +293,7 @@ export function resolveServeConfig(flags: Record<string, string | undefined>, en
     syncHeartbeatMs: duration("syncHeartbeat"),
     syncStalenessMs: duration("syncStaleness"),
     agentHeartbeatMs: duration("agentHeartbeat"),
+    memberProbeIntervalMs: atLeast("memberProbeInterval", 100, "100ms"),
     impersonationPrefix: raw["impersonationPrefix"]!,
     cutStreamsOnTokenExpiry: bool("cutStreamsOnTokenExpiry"),
     logLevel: raw["logLevel"]!,

@@ -63,14 +63,20 @@ function waitForChange(subscribe: (l: () => void) => () => void, ms: number, sig
 export const dataPlaneTtlMs = (syncHeartbeatMs: number) => 3 * syncHeartbeatMs;
 
 const NO_TUNNEL = "the agent is not connected to any data plane";
+const NO_ANSWER = "no live data plane gets an answer from the API server";
 
-/** Agent clusters that lost their last data plane's tunnel are OFFLINE. */
+/**
+ * Clusters no live data plane reaches any more are OFFLINE: an agent cluster whose last
+ * tunnel went, a direct cluster whose last data plane to get an answer from it left.
+ */
 async function markOffline(store: Store, clusters: string[], log: Logger): Promise<void> {
   for (const name of clusters) {
     const current = await store.clusters.get(name);
-    if (current === null || current.mode !== "agent") continue;
-    await store.clusters.setStatus(name, { ...current.status, phase: "OFFLINE", message: NO_TUNNEL });
-    log.info({ cluster: name }, "agent cluster OFFLINE: no data plane holds its tunnel");
+    if (current === null) continue;
+    const agent = current.mode === "agent";
+    await store.clusters.setStatus(name, { ...current.status, phase: "OFFLINE", message: agent ? NO_TUNNEL : NO_ANSWER });
+    if (agent) log.info({ cluster: name }, "agent cluster OFFLINE: no data plane holds its tunnel");
+    else log.info({ cluster: name }, "direct cluster OFFLINE: no live data plane reaches it");
   }
 }
 
@@ -238,18 +244,21 @@ export function syncService(deps: ControlDeps): ServiceImpl<typeof DataPlaneSync
         if (phase === undefined) throw errors.invalid("reports.phase", "must be READY, OFFLINE or UNKNOWN");
         const dataPlane = v.dataPlaneId("reports.data_plane_id", r.dataPlaneId);
         let message = v.maxLength("reports.message", r.message, v.LIMITS.reason);
-        if (dataPlane !== "") {
-          // An agent cluster's tunnels are spread over the data planes: it is READY while
-          // any of them holds one, and OFFLINE when the last one lets go.
-          const holders = await store.dataPlanes.setTunnel(r.cluster, dataPlane, phase === "READY");
-          if (phase !== "READY" && holders > 0) continue;
-          if (phase === "READY") {
-            planes ??= (await store.dataPlanes.list()).length;
-            message = `agent connected to ${holders} of ${planes} data plane${planes === 1 ? "" : "s"}`;
-          }
-        }
         const current = await store.clusters.get(r.cluster);
         if (current === null) continue; // deregistered meanwhile
+        if (dataPlane !== "") {
+          // Each data plane reports what it reaches: an agent cluster's tunnel held there, a
+          // direct member's health probe answered from there. A cluster is READY while any
+          // live data plane reaches it and OFFLINE when none does, so one replica cut off
+          // from a member (or an agent) cannot flap the status the others see.
+          const reached = await store.dataPlanes.setReachable(r.cluster, dataPlane, phase === "READY");
+          if (phase !== "READY" && reached > 0) continue;
+          if (phase === "READY") {
+            planes ??= (await store.dataPlanes.list()).length;
+            const count = `${reached} of ${planes} data plane${planes === 1 ? "" : "s"}`;
+            message = current.mode === "agent" ? `agent connected to ${count}` : `reached from ${count}`;
+          }
+        }
         await store.clusters.setStatus(r.cluster, {
           phase,
           kubernetesVersion: v.maxLength("reports.kubernetes_version", r.kubernetesVersion, 64) || current.status.kubernetesVersion,

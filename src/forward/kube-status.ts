@@ -39,8 +39,9 @@ export class DataPathError extends Error {
   readonly retryAfterSeconds: number | undefined;
   /** The object the refusal is about, for the Status' details. */
   readonly details: StatusDetails | undefined;
-  constructor(kind: ErrorKind, message: string, opts: { status?: number; detail?: string; retryAfterSeconds?: number; details?: StatusDetails } = {}) {
-    super(message);
+  constructor(kind: ErrorKind, message: string, opts: { status?: number; detail?: string; retryAfterSeconds?: number; details?: StatusDetails; cause?: Error } = {}) {
+    // The cause (the socket's or TLS error) is for kubegate's own words, never the client's.
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.kind = kind;
     this.status = opts.status ?? kinds[kind].http;
     this.detail = opts.detail ?? message;

@@ -19,15 +19,16 @@ export const TLS_FAILURES = new Set([
 export function upstreamFailure(cluster: string, err: NodeJS.ErrnoException & { statusCode?: number }): DataPathError {
   const name = JSON.stringify(cluster);
   const detail = `${err.code ?? ""} ${err.message}`.trim();
-  if (err.code === "ECONNREFUSED") return new DataPathError("unavailable", `cluster ${name} refused the connection`, { detail });
-  if (err.code === "KUBEGATE_CONNECT_TIMEOUT") return new DataPathError("timeout", `cluster ${name} could not be reached in time`, { detail });
+  const why = { detail, cause: err };
+  if (err.code === "ECONNREFUSED") return new DataPathError("unavailable", `cluster ${name} refused the connection`, why);
+  if (err.code === "KUBEGATE_CONNECT_TIMEOUT") return new DataPathError("timeout", `cluster ${name} could not be reached in time`, why);
   if (err.code === "KUBEGATE_RESPONSE_TIMEOUT" || err.code === "ETIMEDOUT")
-    return new DataPathError("timeout", `cluster ${name} did not answer in time`, { detail });
+    return new DataPathError("timeout", `cluster ${name} did not answer in time`, why);
   if (err.code !== undefined && TLS_FAILURES.has(err.code))
-    return new DataPathError("badGateway", `cluster ${name} presented a certificate that its registered CA does not verify`, { detail });
+    return new DataPathError("badGateway", `cluster ${name} presented a certificate that its registered CA does not verify`, why);
   if (err.code === "ENOTFOUND" || err.code === "EHOSTUNREACH" || err.code === "ENETUNREACH" || err.code === "EAI_AGAIN")
-    return new DataPathError("unavailable", `cluster ${name} is unreachable`, { detail });
-  return new DataPathError(err.statusCode === 503 ? "unavailable" : "badGateway", `cluster ${name} closed the connection unexpectedly`, { detail });
+    return new DataPathError("unavailable", `cluster ${name} is unreachable`, why);
+  return new DataPathError(err.statusCode === 503 ? "unavailable" : "badGateway", `cluster ${name} closed the connection unexpectedly`, why);
 }
 
 /**

@@ -1,5 +1,6 @@
 /**
- * One JSON request to a member's API as the gateway itself, for the RBAC reconciler: no
+ * One JSON request to a member's API as the gateway itself, for the RBAC reconciler and the
+ * health probe: no
  * impersonation (the gateway's own role, or the agent's, is what writes bindings), the
  * upstream's credential when it has one (an agent cluster's tunnel adds the agent's), over
  * the same HTTP/2 pool (or HTTP/1.1 keep-alive pool) the data path uses. The whole body is
@@ -22,6 +23,8 @@ export interface MemberRequest {
   path: string;
   body?: unknown;
   timeoutMs: number;
+  /** Replaces or adds headers (e.g. the user agent). */
+  headers?: Record<string, string>;
   /** Ends the request at once (the data plane is stopping). */
   signal?: AbortSignal;
 }
@@ -154,6 +157,7 @@ export async function memberRequest(upstream: Upstream, r: MemberRequest): Promi
     plain["content-length"] = payload.length;
   }
   if (upstream.authorization !== undefined) plain["authorization"] = upstream.authorization;
+  Object.assign(plain, r.headers);
   try {
     if (isAborted(r.signal)) throw aborted();
     if (upstream.h2.protocol === "http/1.1") return await requestHttp1(upstream, r, plain, payload);

@@ -13,6 +13,7 @@ import { bindingKey, desiredBindings, describeBinding, isLiveGrant, managedSelec
 import type { Logger } from "../log.ts";
 import { memberRequest, MemberStatusError } from "./member-request.ts";
 import { applyBindingAction, listBindings, type MemberCall } from "./rbac-bindings.ts";
+import { clipMessage } from "./reporter.ts";
 import type { Upstreams } from "../forward/upstream.ts";
 import type { View, ViewChange } from "../sync/view.ts";
 
@@ -54,10 +55,6 @@ export interface RbacReconciler {
   /** Stops the timer, cancels requests in flight, waits for runs to end. */
   close(): Promise<void>;
 }
-
-/** ReportGrantStatus refuses a message longer than the control plane's reason limit (1024). */
-const MAX_MESSAGE = 1000;
-const clip = (s: string) => (s.length <= MAX_MESSAGE ? s : `${s.slice(0, MAX_MESSAGE - 1)}…`);
 
 /** What `grant get` shows once the bindings are in place. */
 function appliedMessage(bindings: Binding[]): string {
@@ -124,7 +121,7 @@ export function createRbacReconciler(opts: RbacReconcilerOptions): RbacReconcile
       if (outcomes.includes(null)) continue;
       const failed = outcomes.filter((m) => m !== undefined && m !== null);
       const next: GrantReport =
-        failed.length === 0 ? { grantId, state: "APPLIED", message: appliedMessage(bindings) } : { grantId, state: "FAILED", message: clip(failed.join("; ")) };
+        failed.length === 0 ? { grantId, state: "APPLIED", message: appliedMessage(bindings) } : { grantId, state: "FAILED", message: clipMessage(failed.join("; ")) };
       if (grant.state === next.state && grant.stateMessage === next.message) continue;
       log.info({ cluster: grant.cluster, grant: grantId, state: next.state, message: next.message }, "grant RBAC outcome");
       reported.set(grantId, outcomeKey(next.state, next.message));

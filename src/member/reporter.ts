@@ -1,10 +1,17 @@
 /**
- * Sends what this replica observed of clusters (agent tunnels up or down) and of grants
+ * Sends what this replica observed of clusters (agent tunnels up or down, direct members
+ * answering their probe or not) and of grants
  * (RBAC applied or failed) to the control plane. Reports are coalesced per key, newest
  * wins, and sent one call at a time in order; a failed call is retried with the newest
  * state, so a flapping agent cannot leave a stale READY behind an OFFLINE.
  */
 import type { Logger } from "../log.ts";
+
+/** The control plane refuses a whole report call whose message passes its reason limit (1024). */
+const MAX_MESSAGE = 1000;
+
+/** A message cut to what the control plane accepts. */
+export const clipMessage = (s: string) => (s.length <= MAX_MESSAGE ? s : `${s.slice(0, MAX_MESSAGE - 1)}…`);
 
 export interface Reporter<T> {
   /** Queues `report` under `key`, replacing an unsent one. */

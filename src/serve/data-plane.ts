@@ -5,7 +5,6 @@
  */
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import { ClusterPhase } from "../../gen/kubegate/v1/cluster_pb.ts";
 import { createKubegateClients } from "../client/clients.ts";
 import { listenUrl, type ListenAddress } from "../config/serve-config.ts";
 import { createGrantReporter } from "../member/grant-reports.ts";
@@ -14,7 +13,8 @@ import { createRbacReconciler } from "../member/rbac-reconciler.ts";
 import type { EdgeLimits } from "../data/edge.ts";
 import { startDataServer, type DataServer } from "../data/server.ts";
 import { createSessions, type Sessions } from "../data/sessions.ts";
-import { createReporter } from "../member/reporter.ts";
+import { createClusterReporter } from "../member/cluster-reports.ts";
+import { createHealthProbes } from "../member/health-probe.ts";
 import { startSync } from "../sync/sync-client.ts";
 import { createUpstreams } from "../forward/upstream.ts";
 import { createView, type View } from "../sync/view.ts";
@@ -22,7 +22,7 @@ import type { Logger } from "../log.ts";
 import { createRateLimiter } from "../net/rate-limit.ts";
 import type { TlsMaterial } from "../tls/material.ts";
 import { createTokenVerifier } from "../token/verifier.ts";
-import { createTunnelRegistry, type TunnelRegistry, type TunnelStatus } from "../tunnel/gateway.ts";
+import { createTunnelRegistry, type TunnelRegistry } from "../tunnel/gateway.ts";
 import { createAgentEndpoints } from "../tunnel/endpoints.ts";
 import { tunnelUpstream } from "../tunnel/pool.ts";
 
@@ -51,6 +51,8 @@ export interface DataPlaneOptions {
   maxStreamsPerCluster?: number;
   /** Agent tunnel ping interval (default 5 s); a tunnel silent for 3 of them is dropped. */
   agentHeartbeatMs?: number;
+  /** How often each direct member is asked GET /version (default 15 s, jittered). */
+  memberProbeIntervalMs?: number;
   log: Logger;
   clock?: () => number;
 }
@@ -80,22 +82,7 @@ export async function startDataPlane(opts: DataPlaneOptions): Promise<DataPlane>
   const verifier = createTokenVerifier({ issuer: opts.issuer, clock });
   const sessions = createSessions({ perUser: opts.maxStreamsPerUser ?? 1_000, perCluster: opts.maxStreamsPerCluster ?? 10_000 });
   const clients = createKubegateClients({ baseUrl: opts.controlUrl, caPem: opts.controlCaPem, credential: opts.credential, protocol: "grpc" });
-  const clusterReports = createReporter<TunnelStatus>({
-    log,
-    what: "cluster status",
-    send: async (reports) => {
-      await clients.sync.reportClusterStatus({
-        reports: reports.map((r) => ({
-          cluster: r.cluster,
-          phase: r.phase === "READY" ? ClusterPhase.READY : ClusterPhase.OFFLINE,
-          kubernetesVersion: r.kubernetesVersion,
-          agentVersion: r.agentVersion,
-          message: r.message,
-          dataPlaneId: id,
-        })),
-      });
-    },
-  });
+  const clusterReports = createClusterReporter(clients.sync, id, log);
   const tunnels = createTunnelRegistry({
     log,
     heartbeatMs: opts.agentHeartbeatMs,
@@ -108,6 +95,7 @@ export async function startDataPlane(opts: DataPlaneOptions): Promise<DataPlane>
   const upstreams = createUpstreams({ viaAgent: tunnelUpstream(tunnels) });
   const grantReports = createGrantReporter(clients.sync, log);
   const rbac = createRbacReconciler({ view, upstreams, tunnels, impersonationPrefix: opts.impersonationPrefix, report: (r) => grantReports.push(r.grantId, r), log, clock });
+  const probes = createHealthProbes({ view, upstreams, report: (r) => clusterReports.push(r.cluster, r), log, intervalMs: opts.memberProbeIntervalMs, clock });
   const ctx = {
     access: { view, verifier, clock, stalenessMs: opts.stalenessMs },
     upstreams,
@@ -140,14 +128,19 @@ export async function startDataPlane(opts: DataPlaneOptions): Promise<DataPlane>
       }
       if (change.dataPlanes) {
         tunnels.announce(meshIds());
-        // The control plane counts each cluster's tunnels out of the set: a new count.
+        // The control plane counts each cluster's tunnels and answered probes out of the set: a new count.
         tunnels.reportAll();
+        probes.reportAll();
       }
       server?.revalidate();
       rbac.onViewChange(change);
+      probes.onViewChange(change);
     },
-    // The control plane forgets which tunnels a data plane holds when its stream ends.
-    onConnected: () => tunnels.reportAll(),
+    // The control plane forgets which clusters a data plane reaches when its stream ends.
+    onConnected: () => {
+      tunnels.reportAll();
+      probes.reportAll();
+    },
   });
   server = await startDataServer({
     ctx,
@@ -179,6 +172,8 @@ export async function startDataPlane(opts: DataPlaneOptions): Promise<DataPlane>
     server: started,
     ready: sync.ready,
     async close(graceMs) {
+      // Probes first: a report sent after this process left the mesh would count for nobody.
+      probes.close();
       await sync.stop();
       log.debug("sync stopped");
       await rbac.close();

@@ -37,6 +37,7 @@ function dataPlaneSettings(config: ServeConfig) {
     requestRate: config.requestRate,
     requestBurst: config.requestBurst,
     agentHeartbeatMs: config.agentHeartbeatMs,
+    memberProbeIntervalMs: config.memberProbeIntervalMs,
     edge: config.edge,
     maxStreamsPerUser: config.maxStreamsPerUser,
     maxStreamsPerCluster: config.maxStreamsPerCluster,

@@ -1,7 +1,8 @@
 /**
  * The agent mesh's membership: each data-plane process joins with its sync stream and
  * leaves when that stream ends (or expires when its control plane died without noticing),
- * and records which agent clusters it holds a tunnel of. Joining and leaving are logged
+ * and records which clusters it reaches: agent clusters whose tunnel it holds, direct ones
+ * whose latest health probe it got an answer to. Joining and leaving are logged
  * as "data_plane" changes, so every data plane, and through it every agent, learns the set.
  */
 import type { Transaction } from "kysely";
@@ -10,7 +11,7 @@ import type { Database } from "./schema.ts";
 import type { EmitChange } from "./change-log.ts";
 import type { Store } from "./types.ts";
 
-/** Removes the data planes and their tunnels; returns the clusters no remaining data plane holds. */
+/** Removes the data planes and what they reached; returns the clusters no remaining data plane reaches. */
 async function remove(trx: Transaction<Database>, emit: EmitChange, ids: string[]): Promise<string[]> {
   if (ids.length === 0) return [];
   const held = await trx.deleteFrom("agent_tunnels").where("data_plane", "in", ids).returning("cluster").execute();
@@ -62,8 +63,8 @@ export function createDataPlanesRepository({ db, mutate }: StoreContext): Store[
       return rows.map((r) => r.id);
     },
 
-    async setTunnel(cluster, dataPlane, held) {
-      if (held) {
+    async setReachable(cluster, dataPlane, reachable) {
+      if (reachable) {
         await db.insertInto("agent_tunnels").values({ cluster, data_plane: dataPlane }).onConflict((oc) => oc.columns(["cluster", "data_plane"]).doNothing()).execute();
       } else {
         await db.deleteFrom("agent_tunnels").where("cluster", "=", cluster).where("data_plane", "=", dataPlane).execute();

@@ -104,7 +104,11 @@ export interface DataPlanesTable {
   seen_at: number;
 }
 
-/** Which data plane holds a tunnel of which agent cluster. */
+/**
+ * Which data plane reaches which cluster: it holds a tunnel of the agent cluster, or its
+ * latest health probe of the direct cluster was answered. (Named when only agents had a
+ * status; a rename would buy a migration and nothing else.)
+ */
 export interface AgentTunnelsTable {
   cluster: string;
   data_plane: string;

@@ -247,8 +247,9 @@ export interface Store {
   };
 
   /**
-   * The agent mesh: data-plane processes with a live sync stream, and the agent tunnels each
-   * holds. A change of the set is logged (kind "data_plane"), so every data plane learns it.
+   * The agent mesh: data-plane processes with a live sync stream, and the clusters each
+   * reaches (an agent's tunnel held there, or a direct member's latest health probe answered
+   * from there). A change of the set is logged (kind "data_plane"), so every data plane learns it.
    */
   dataPlanes: {
     /** Records the process as live on `stream` (a new one is logged; a known one takes the new stream). */
@@ -256,16 +257,16 @@ export interface Store {
     /** Marks it seen; false when it is not (or no longer) on this stream. */
     touch(id: string, stream: string, at: Date): Promise<boolean>;
     /**
-     * Removes it if `stream` still holds it, with its tunnels; returns the agent clusters
-     * that no live data plane holds a tunnel of any more.
+     * Removes it if `stream` still holds it, with what it reached; returns the clusters no
+     * live data plane reaches any more.
      */
     leave(id: string, stream: string): Promise<string[]>;
     /** Removes every process not seen since `before`, as `leave` does; returns their ids and the orphaned clusters. */
     expire(before: Date): Promise<{ ids: string[]; orphaned: string[] }>;
     /** The live ids, in order. */
     list(): Promise<string[]>;
-    /** Records whether the data plane holds a tunnel of the cluster; returns how many live data planes hold one. */
-    setTunnel(cluster: string, dataPlane: string, held: boolean): Promise<number>;
+    /** Records whether the data plane reaches the cluster; returns how many live data planes do. */
+    setReachable(cluster: string, dataPlane: string, reachable: boolean): Promise<number>;
   };
 
   /** Small key/value settings (e.g. whether the bootstrap admin key was created). */

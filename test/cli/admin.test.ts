@@ -7,6 +7,7 @@ import { stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ClusterPhase } from "../../gen/kubegate/v1/cluster_pb.ts";
 import { createCa, issueClientCert } from "../../src/tls/pki.ts";
 import { cliUser, type CliUser } from "../support/cli.ts";
 import { startTestGateway, type TestGateway } from "../support/gateway.ts";
@@ -81,11 +82,14 @@ describe("kubegate admin commands", () => {
     expect((await admin.run(["cluster", "register", "fp-bad", "--agent", "--identity", "sideways"])).stderr).toContain("--identity must be impersonate or front-proxy");
     expect(JSON.parse((await admin.run(["cluster", "get", "fp-direct", "-o", "json"])).stdout)).toMatchObject({ identityMode: "IDENTITY_MODE_FRONT_PROXY", credentialKind: "CREDENTIAL_KIND_FRONT_PROXY_CERTIFICATE" });
 
+    // A direct cluster's status comes from the data plane's probe of the member; an agent
+    // cluster's from its agent, and none is running here.
+    await expect.poll(async () => (await gw.admin.clusters.getCluster({ name: "from-kc" })).cluster?.status?.phase, { timeout: 5_000 }).toBe(ClusterPhase.READY);
     const list = await admin.run(["cluster", "list"]);
     expect(list.stdout).toMatch(/^NAME\s+MODE\s+IDENTITY\s+STATUS\s+VERSION\s+LABELS\s+AGE\n/);
     expect(list.stdout).toMatch(/\nedge\s+agent\s+impersonate\s+Unknown\s+-\s+env=dev\s+\d+s\n/);
-    expect(list.stdout).toMatch(/\nfrom-kc\s+direct\s+impersonate\s+\S+\s+\S+\s+env=prod/);
-    expect(list.stdout).toMatch(/\nfp-direct\s+direct\s+front-proxy\s+Unknown/);
+    expect(list.stdout).toMatch(/\nfrom-kc\s+direct\s+impersonate\s+Ready\s+v1\.32\.0-fake\s+env=prod/);
+    expect(list.stdout).toMatch(/\nfp-direct\s+direct\s+front-proxy\s/);
     expect(list.stdout).toMatch(/\nfp-edge\s+agent\s+front-proxy\s+Unknown/);
     expect(list.stdout + frontProxy.stdout).not.toContain(fp.keyPem.split("\n")[1]!);
     for (const name of ["fp-direct", "fp-edge"]) await admin.run(["cluster", "remove", name]);

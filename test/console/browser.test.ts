@@ -23,6 +23,7 @@ describe.runIf(chromiumPresent())("the web console in chromium", () => {
 
   beforeAll(async () => {
     shots = await mkdtemp(join(tmpdir(), "kubegate-console-"));
+    // Agent mode: the tunnel reports READY (a direct cluster's comes from the data plane's probe).
     gw = await startTestGateway({ mode: "agent" });
     // The control plane's CA is the test's own: the browser is told to accept it.
     chrome = await startBrowser();

@@ -11,6 +11,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ClusterPhase } from "../../gen/kubegate/v1/cluster_pb.ts";
 import { startRealGateway, tokenIdOf, type RealGateway, type TestUser } from "../support/gateway.ts";
 import { realApiserverAvailable, startKubeApiserver, type KubeApiserver } from "../support/kube-apiserver.ts";
 import { KUBECTL, clientEnv, hasFile, kubectlWatchSeesPatch, requireProgram, run } from "../support/programs.ts";
@@ -47,6 +48,13 @@ describe.runIf(enabled).each(["direct", "agent"] as const)("front-proxy identity
     kubeconfig = await sam.kubeconfig({ namespace: ns });
   });
   afterAll(() => gw?.close());
+
+  it("the cluster is READY with the API server's version: the direct probe asserts nobody, which may read /version", async () => {
+    const own = (await apiserver.api("GET", "/version")).json<{ gitVersion: string }>().gitVersion;
+    const status = async () => (await gw.admin.clusters.getCluster({ name: cluster })).cluster!.status!;
+    await expect.poll(async () => (await status()).phase, { timeout: 10_000 }).toBe(ClusterPhase.READY);
+    expect((await status()).kubernetesVersion).toBe(own);
+  });
 
   it("kubectl auth whoami shows the user, the groups, and the grant and token ids as extras", async () => {
     const who = await kubectl(["auth", "whoami", "-o", "json"]);

@@ -7,6 +7,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ClusterPhase } from "../../gen/kubegate/v1/cluster_pb.ts";
 import { Role, SubjectKind } from "../../gen/kubegate/v1/grant_pb.ts";
 import { roleBinding } from "../support/fake-apiserver/index.ts";
 import { startRealGateway, type RealGateway, type TestUser } from "../support/gateway.ts";
@@ -84,6 +85,14 @@ describe.runIf(enabled).each(["direct", "agent"] as const)("kubectl through kube
   afterAll(async () => {
     await gw?.close();
     if (home) await rm(home, { recursive: true, force: true });
+  });
+
+  it("the cluster is READY with the version the API server itself reports", async () => {
+    const own = (await apiserver.api("GET", "/version")).json<{ gitVersion: string }>().gitVersion;
+    expect(own).toMatch(/^v1\.32\.\d+$/);
+    const status = async () => (await gw.admin.clusters.getCluster({ name: `real-${mode}` })).cluster!.status!;
+    await expect.poll(async () => (await status()).phase, { timeout: 10_000 }).toBe(ClusterPhase.READY);
+    expect((await status()).kubernetesVersion).toBe(own);
   });
 
   it("applies with client-side validation, gets, patches, diffs, waits and deletes", async () => {
@@ -242,5 +251,22 @@ describe.runIf(enabled).each(["direct", "agent"] as const)("kubectl through kube
     expect(passed.stdout).toContain("configmap/ned-cm created");
     const audit = gw.logs.find((l) => l["audit"] === "request" && l["user"] === "ned" && l["verb"] === "create" && l["status"] === 201);
     expect(audit?.["grant"]).toBe(added.id);
+  });
+});
+
+describe.runIf(enabled)("the health probe of a direct cluster on a real kube-apiserver", () => {
+  it("marks a cluster whose credential the API server refuses OFFLINE, and says so", async () => {
+    const gw = await startRealGateway(apiserver, { clusterName: "real-probed" });
+    try {
+      await gw.admin.clusters.registerCluster({
+        name: "real-refused",
+        mode: { case: "direct", value: { serverUrl: apiserver.url, caPem: apiserver.caPem, credential: { kind: { case: "bearerToken", value: "kgtest-not-a-token" } } } },
+      });
+      const status = async () => (await gw.admin.clusters.getCluster({ name: "real-refused" })).cluster!.status!;
+      await expect.poll(async () => (await status()).phase, { timeout: 10_000 }).toBe(ClusterPhase.OFFLINE);
+      expect((await status()).message).toBe("the API server refused kubegate's credential (401)");
+    } finally {
+      await gw.close();
+    }
   });
 });

@@ -487,12 +487,12 @@ export function storeSuite(target: () => StoreTarget): void {
       expect(await store.dataPlanes.touch("dp-b", "s1", at(3_000))).toBe(false);
       expect(await store.dataPlanes.touch("dp-b", "s3", at(3_000))).toBe(true);
 
-      expect(await store.dataPlanes.setTunnel("edge", "dp-a", true)).toBe(1);
-      expect(await store.dataPlanes.setTunnel("edge", "dp-b", true)).toBe(2);
-      expect(await store.dataPlanes.setTunnel("edge", "dp-b", true)).toBe(2);
-      expect(await store.dataPlanes.setTunnel("far", "dp-b", true)).toBe(1);
+      expect(await store.dataPlanes.setReachable("edge", "dp-a", true)).toBe(1);
+      expect(await store.dataPlanes.setReachable("edge", "dp-b", true)).toBe(2);
+      expect(await store.dataPlanes.setReachable("edge", "dp-b", true)).toBe(2);
+      expect(await store.dataPlanes.setReachable("far", "dp-b", true)).toBe(1);
       // A tunnel reported by a process that is not a member does not count.
-      expect(await store.dataPlanes.setTunnel("far", "dp-gone", true)).toBe(1);
+      expect(await store.dataPlanes.setReachable("far", "dp-gone", true)).toBe(1);
 
       // The old stream's end must not remove the membership the new stream holds.
       const mid = await store.changes.latestRevision();
@@ -501,7 +501,7 @@ export function storeSuite(target: () => StoreTarget): void {
       expect(await store.dataPlanes.leave("dp-b", "s3")).toEqual(["far"]);
       expect(await store.dataPlanes.list()).toEqual(["dp-a"]);
       expect(await events(store, mid)).toEqual(["data_plane:dp-b:deleted"]);
-      expect(await store.dataPlanes.setTunnel("edge", "dp-a", false)).toBe(0);
+      expect(await store.dataPlanes.setReachable("edge", "dp-a", false)).toBe(0);
     });
 
     it("expires processes not seen since an instant, with their tunnels", async () => {
@@ -510,15 +510,28 @@ export function storeSuite(target: () => StoreTarget): void {
       await store.dataPlanes.join("dp-old", "h", "s1", at(1_000));
       await store.dataPlanes.join("dp-new", "h", "s2", at(1_000));
       await store.dataPlanes.touch("dp-new", "s2", at(9_000));
-      await store.dataPlanes.setTunnel("edge", "dp-old", true);
+      await store.dataPlanes.setReachable("edge", "dp-old", true);
       expect(await store.dataPlanes.expire(at(5_000))).toEqual({ ids: ["dp-old"], orphaned: ["edge"] });
       expect(await store.dataPlanes.expire(at(5_000))).toEqual({ ids: [], orphaned: [] });
       expect(await store.dataPlanes.list()).toEqual(["dp-new"]);
-      expect(await store.dataPlanes.setTunnel("edge", "dp-new", true)).toBe(1);
+      expect(await store.dataPlanes.setReachable("edge", "dp-new", true)).toBe(1);
       // Deleting the cluster forgets its tunnels too.
       await store.clusters.delete("edge");
       await store.clusters.create(cluster("edge", { mode: "agent" }));
-      expect(await store.dataPlanes.setTunnel("edge", "dp-old", false)).toBe(0);
+      expect(await store.dataPlanes.setReachable("edge", "dp-old", false)).toBe(0);
+    });
+
+    it("counts the data planes a direct cluster answered, and forgets one's answer when it leaves", async () => {
+      const { store } = await setup();
+      await store.clusters.create(cluster("prod"));
+      await store.dataPlanes.join("dp-a", "h", "s1", at(1_000));
+      await store.dataPlanes.join("dp-b", "h", "s2", at(1_000));
+      expect(await store.dataPlanes.setReachable("prod", "dp-a", true)).toBe(1);
+      // dp-b's failed probe leaves dp-a's answer standing.
+      expect(await store.dataPlanes.setReachable("prod", "dp-b", false)).toBe(1);
+      expect(await store.dataPlanes.setReachable("prod", "dp-b", true)).toBe(2);
+      expect(await store.dataPlanes.leave("dp-a", "s1")).toEqual([]);
+      expect(await store.dataPlanes.leave("dp-b", "s2")).toEqual(["prod"]);
     });
   });
 

@@ -11,6 +11,11 @@ export interface TcpBalancer {
   live(port: number): number;
   /** Adds a backend (a replica scaled up). */
   add(port: number): void;
+  /**
+   * While false, a new connection is reset as soon as it is accepted (a partition for
+   * whoever dials next, as a firewall would); connections already passing go on.
+   */
+  admit(open: boolean): void;
   close(): Promise<void>;
 }
 
@@ -18,11 +23,13 @@ export async function startTcpBalancer(backends: number[]): Promise<TcpBalancer>
   const open = new Map(backends.map((p) => [p, 0]));
   const sockets = new Set<net.Socket>();
   let next = 0;
+  let admitting = true;
   const track = (s: net.Socket) => {
     sockets.add(s);
     s.on("close", () => sockets.delete(s));
   };
   const server = net.createServer((client) => {
+    if (!admitting) return client.resetAndDestroy();
     track(client);
     client.pause();
     const attempt = (tries: number) => {
@@ -53,6 +60,9 @@ export async function startTcpBalancer(backends: number[]): Promise<TcpBalancer>
     add(port) {
       backends.push(port);
       open.set(port, 0);
+    },
+    admit(on) {
+      admitting = on;
     },
     async close() {
       for (const s of sockets) s.destroy();
