@@ -1,0 +1,110 @@
+/**
+ * An audit event as the store keeps it and AuditLog lists it, its kinds, the bounds of its
+ * fields and its wire form. Shared by the data plane (which records requests and sessions),
+ * the control plane (which records its own acts and validates reports) and the store.
+ */
+import { create } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { AuditEventSchema, type AuditEvent as AuditEventMessage } from "../gen/kubegate/v1/audit_pb.ts";
+
+/** Kinds a data plane records; ReportAuditEvents accepts only these. */
+export const DATA_PLANE_AUDIT_KINDS = ["request", "session.start", "session.end", "audit.dropped"] as const;
+
+/** Kinds the control plane records: the `audit` field of its log lines. */
+export const CONTROL_PLANE_AUDIT_KINDS = [
+  "grant.create",
+  "grant.revoke",
+  "grant.expire",
+  "subject.revoke",
+  "token.mint",
+  "token.revoke",
+  "token.exchange",
+  "cluster.register",
+  "cluster.update",
+  "cluster.deregister",
+  "apikey.create",
+  "apikey.revoke",
+  "console.session.start",
+] as const;
+
+export type AuditKind = (typeof DATA_PLANE_AUDIT_KINDS)[number] | (typeof CONTROL_PLANE_AUDIT_KINDS)[number];
+
+export interface AuditEvent {
+  /** Unique; a retried report with the same id is stored once. */
+  id: string;
+  /** When it happened; for an aggregated read, when the last request ended. */
+  at: Date;
+  /** The first request of an aggregated read; `at` otherwise. */
+  firstAt: Date;
+  /** "" when the event concerns no known cluster. */
+  cluster: string;
+  kind: AuditKind;
+  actor: string;
+  verb: string;
+  apiGroup: string;
+  /** resource or resource/subresource. */
+  resource: string;
+  namespace: string;
+  name: string;
+  /** HTTP status; 0 for control-plane events. */
+  status: number;
+  message: string;
+  grantId: string;
+  /** Whom the event is about when not the actor, as kind:name. */
+  targetSubject: string;
+  /** How many requests the event stands for (aggregated reads), or events dropped. */
+  count: number;
+  requestId: string;
+  durationMs: number;
+  bytesIn: number;
+  bytesOut: number;
+  /** "control-plane" or the reporting data-plane replica. */
+  source: string;
+}
+
+/** Longest value of each text field; the data plane cuts to these, the control plane refuses longer. */
+export const AUDIT_LIMITS = {
+  id: 64,
+  actor: 256,
+  verb: 64,
+  apiGroup: 253,
+  resource: 507,
+  namespace: 253,
+  name: 1024,
+  message: 1024,
+  grantId: 64,
+  targetSubject: 300,
+  requestId: 64,
+  source: 256,
+} as const;
+
+export const AUDIT_ID = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** The control plane's own source name. */
+export const CONTROL_PLANE_SOURCE = "control-plane";
+
+export function auditEventToProto(e: AuditEvent): AuditEventMessage {
+  return create(AuditEventSchema, {
+    id: e.id,
+    time: timestampFromDate(e.at),
+    firstTime: timestampFromDate(e.firstAt),
+    cluster: e.cluster,
+    kind: e.kind,
+    actor: e.actor,
+    verb: e.verb,
+    apiGroup: e.apiGroup,
+    resource: e.resource,
+    namespace: e.namespace,
+    name: e.name,
+    statusCode: e.status,
+    message: e.message,
+    grantId: e.grantId,
+    targetSubject: e.targetSubject,
+    count: BigInt(e.count),
+    requestId: e.requestId,
+    durationMs: BigInt(e.durationMs),
+    bytesIn: BigInt(e.bytesIn),
+    bytesOut: BigInt(e.bytesOut),
+    source: e.source,
+  });
+}
