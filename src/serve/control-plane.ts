@@ -7,6 +7,7 @@ import { randomBytes } from "node:crypto";
 import { chmod, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { listenUrl, type ServeConfig } from "../config/serve-config.ts";
+import { audit } from "../control/audit.ts";
 import { createAuthenticator } from "../control/authenticator.ts";
 import type { ControlDeps } from "../control/deps.ts";
 import { createApiKey } from "../control/api-keys.ts";
@@ -171,7 +172,7 @@ function startMaintenance(store: Store, clock: () => Date, syncHeartbeatMs: numb
     try {
       const now = clock();
       const expired = await store.grants.expireDue(now);
-      for (const g of expired) log.info({ audit: "grant.expire", grant: g.id, cluster: g.cluster }, "grant expired");
+      for (const g of expired) await audit({ log, store, clock }, { audit: "grant.expire", grant: g.id, cluster: g.cluster }, "grant expired");
       await expireDataPlanes(store, now, syncHeartbeatMs, log);
       if (now.getTime() - lastPrune > 3_600_000) {
         lastPrune = now.getTime();
