@@ -108,3 +108,49 @@ export function auditEventToProto(e: AuditEvent): AuditEventMessage {
     source: e.source,
   });
 }
+
+/** The parts of a parsed Kubernetes request the audit keeps (the data plane's RequestInfo). */
+export interface AuditedRequestInfo {
+  isResourceRequest: boolean;
+  verb: string;
+  apiGroup: string;
+  namespace: string;
+  resource: string;
+  subresource: string;
+  name: string;
+  path: string;
+}
+
+/** A finished data-plane request, as the data plane's audit line has it (its AuditRecord). */
+export interface AuditedRequest {
+  requestId: string;
+  facts: { claims?: { sub: string }; info?: AuditedRequestInfo };
+  grant?: string;
+  status: number;
+  bytesIn: number;
+  bytesOut: number;
+  durationMs: number;
+  reason?: string;
+}
+
+/** An upgrade (exec, attach, port-forward) once the member switched protocols, and when it ended. */
+export interface AuditedSession {
+  event: "start" | "end";
+  requestId: string;
+  facts: AuditedRequest["facts"];
+  grant?: string;
+  reason?: string;
+  bytesIn?: number;
+  bytesOut?: number;
+  durationMs?: number;
+}
+
+/**
+ * Where the data plane hands what it audits, besides its log. Called on the request path:
+ * an implementation returns at once, with no I/O and no waiting. `cluster` is "" unless
+ * the data plane knows the cluster, so random names cannot fill the store.
+ */
+export interface AuditSink {
+  request(cluster: string, r: AuditedRequest): void;
+  session(cluster: string, s: AuditedSession): void;
+}

@@ -75,6 +75,8 @@ export interface ServeConfig {
   tokenExchangeIssuers: ExchangeIssuer[];
   /** Control plane: how long AuditLog keeps an event. */
   auditRetentionMs: number;
+  /** Data plane: how often audited requests are sent to the control plane. */
+  auditFlushMs: number;
 }
 
 type Kind = "string" | "duration" | "number" | "listen" | "boolean";
@@ -165,6 +167,7 @@ export const serveOptions: Record<string, OptionSpec> = {
     default: "7d",
     help: "control plane: how long `kubegate audit` and AuditLog keep events (at most 100,000 per cluster); the log keeps everything",
   },
+  auditFlushInterval: { flag: "audit-flush-interval", kind: "duration", default: "2s", help: "data plane: how often audited requests are sent to the control plane (sooner every 500)" },
 };
 
 export const envName = (flag: string) => `KUBEGATE_${flag.toUpperCase().replaceAll("-", "_")}`;
@@ -324,5 +327,6 @@ export function resolveServeConfig(flags: Record<string, string | undefined>, en
     oidcScopes: scopes(),
     tokenExchangeIssuers: tokenExchangeIssuers(),
     auditRetentionMs: positiveDuration("auditRetention"),
+    auditFlushMs: positiveDuration("auditFlushInterval"),
   };
 }

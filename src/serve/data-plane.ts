@@ -6,8 +6,10 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { ClusterPhase } from "../../gen/kubegate/v1/cluster_pb.ts";
+import { auditEventToProto } from "../audit-event.ts";
 import { createKubegateClients } from "../client/clients.ts";
 import { listenUrl, type ListenAddress } from "../config/serve-config.ts";
+import { createAuditReporter } from "../member/audit-reporter.ts";
 import { createGrantReporter } from "../member/grant-reports.ts";
 import { createMetrics } from "../data/metrics.ts";
 import { createRbacReconciler } from "../member/rbac-reconciler.ts";
@@ -51,6 +53,8 @@ export interface DataPlaneOptions {
   maxStreamsPerCluster?: number;
   /** Agent tunnel ping interval (default 5 s); a tunnel silent for 3 of them is dropped. */
   agentHeartbeatMs?: number;
+  /** How often audited requests are sent to the control plane for AuditLog (default 2 s). */
+  auditFlushMs?: number;
   log: Logger;
   clock?: () => number;
 }
@@ -66,6 +70,8 @@ export interface DataPlane {
   server: DataServer;
   /** Resolves when the first snapshot has arrived. */
   ready: Promise<void>;
+  /** Sends the audit events buffered so far to the control plane now. */
+  flushAudit(): Promise<void>;
   close(graceMs?: number): Promise<void>;
 }
 
@@ -106,6 +112,15 @@ export async function startDataPlane(opts: DataPlaneOptions): Promise<DataPlane>
     },
   });
   const upstreams = createUpstreams({ viaAgent: tunnelUpstream(tunnels) });
+  const replica = opts.replica ?? `${hostname()}:${process.pid}`;
+  const audit = createAuditReporter({
+    log,
+    flushMs: opts.auditFlushMs,
+    clock,
+    send: async (events) => {
+      await clients.sync.reportAuditEvents({ replica, events: events.map(auditEventToProto) });
+    },
+  });
   const grantReports = createGrantReporter(clients.sync, log);
   const rbac = createRbacReconciler({ view, upstreams, tunnels, impersonationPrefix: opts.impersonationPrefix, report: (r) => grantReports.push(r.grantId, r), log, clock });
   const ctx = {
@@ -118,13 +133,14 @@ export async function startDataPlane(opts: DataPlaneOptions): Promise<DataPlane>
     connectTimeoutMs: opts.connectTimeoutMs ?? 10_000,
     responseTimeoutMs: opts.responseTimeoutMs ?? 60_000,
     limiter: opts.requestRate ? createRateLimiter({ perSecond: opts.requestRate, burst: opts.requestBurst ?? 100, clock }) : undefined,
+    auditSink: audit,
   };
   let server: DataServer | undefined;
   // A control plane that predates the mesh sends no set: then this process is all there is.
   const meshIds = () => view.dataPlanes ?? [id];
   const sync = startSync({
     sync: clients.sync,
-    replica: opts.replica ?? `${hostname()}:${process.pid}`,
+    replica,
     dataPlaneId: id,
     view,
     verifier,
@@ -178,6 +194,7 @@ export async function startDataPlane(opts: DataPlaneOptions): Promise<DataPlane>
     tunnels,
     server: started,
     ready: sync.ready,
+    flushAudit: () => audit.flush(),
     async close(graceMs) {
       await sync.stop();
       log.debug("sync stopped");
@@ -186,6 +203,8 @@ export async function startDataPlane(opts: DataPlaneOptions): Promise<DataPlane>
       tunnels.close();
       clusterReports.close();
       await started.close(graceMs);
+      // After the listener drained, so the last requests' events go too.
+      await audit.close();
       upstreams.close();
     },
   };
