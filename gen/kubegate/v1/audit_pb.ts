@@ -91,7 +91,8 @@ export type AuditEvent = Message<"kubegate.v1.AuditEvent"> & {
   namespace: string;
 
   /**
-   * The object's name; empty for an aggregated read over several names.
+   * The object's name; empty for an aggregated read over several names, and for a create,
+   * which names its object in the request body (the data plane does not read bodies).
    *
    * @generated from field: string name = 10;
    */
