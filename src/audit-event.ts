@@ -83,29 +83,28 @@ export const AUDIT_ID = /^[A-Za-z0-9._-]{1,64}$/;
 /** The control plane's own source name. */
 export const CONTROL_PLANE_SOURCE = "control-plane";
 
+/** The text fields the record and the message name alike. */
+export const AUDIT_TEXT_FIELDS = ["id", "cluster", "actor", "verb", "apiGroup", "resource", "namespace", "name", "message", "grantId", "targetSubject", "requestId", "source"] as const;
+type AuditText = Pick<AuditEvent, (typeof AUDIT_TEXT_FIELDS)[number]>;
+
+/** The text fields of a record or a message, copied. */
+export function auditText(from: AuditText): AuditText {
+  const out = {} as AuditText;
+  for (const k of AUDIT_TEXT_FIELDS) out[k] = from[k];
+  return out;
+}
+
 export function auditEventToProto(e: AuditEvent): AuditEventMessage {
   return create(AuditEventSchema, {
-    id: e.id,
+    ...auditText(e),
     time: timestampFromDate(e.at),
     firstTime: timestampFromDate(e.firstAt),
-    cluster: e.cluster,
     kind: e.kind,
-    actor: e.actor,
-    verb: e.verb,
-    apiGroup: e.apiGroup,
-    resource: e.resource,
-    namespace: e.namespace,
-    name: e.name,
     statusCode: e.status,
-    message: e.message,
-    grantId: e.grantId,
-    targetSubject: e.targetSubject,
     count: BigInt(e.count),
-    requestId: e.requestId,
     durationMs: BigInt(e.durationMs),
     bytesIn: BigInt(e.bytesIn),
     bytesOut: BigInt(e.bytesOut),
-    source: e.source,
   });
 }
 

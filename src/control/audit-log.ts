@@ -6,7 +6,7 @@ import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import type { AuditEvent as AuditEventMessage } from "../../gen/kubegate/v1/audit_pb.ts";
 import { AuditLog } from "../../gen/kubegate/v1/audit_pb.ts";
-import { AUDIT_ID, AUDIT_LIMITS, DATA_PLANE_AUDIT_KINDS, auditEventToProto, type AuditEvent, type AuditKind } from "../audit-event.ts";
+import { AUDIT_ID, AUDIT_LIMITS, DATA_PLANE_AUDIT_KINDS, auditEventToProto, auditText, type AuditEvent, type AuditKind } from "../audit-event.ts";
 import { errors } from "../errors.ts";
 import type { AuditCursor } from "../store/types.ts";
 import { requireAdmin } from "./caller.ts";
@@ -84,23 +84,12 @@ export function reportedEvents(events: AuditEventMessage[], replica: string): Au
     for (const [name, key] of TEXT_FIELDS) v.maxLength(at(name), e[key], AUDIT_LIMITS[key]);
     if (e.statusCode < 0 || e.statusCode > 999) throw errors.invalid(at("status_code"), "must be an HTTP status (0 to 999)");
     return {
-      id: e.id,
+      ...auditText(e),
       at: time,
       firstAt: firstTime,
-      cluster: e.cluster,
       kind: e.kind as AuditKind,
-      actor: e.actor,
-      verb: e.verb,
-      apiGroup: e.apiGroup,
-      resource: e.resource,
-      namespace: e.namespace,
-      name: e.name,
       status: e.statusCode,
-      message: e.message,
-      grantId: e.grantId,
-      targetSubject: e.targetSubject,
       count: wholeNumber(at("count"), e.count, 1n),
-      requestId: e.requestId,
       durationMs: wholeNumber(at("duration_ms"), e.durationMs, 0n),
       bytesIn: wholeNumber(at("bytes_in"), e.bytesIn, 0n),
       bytesOut: wholeNumber(at("bytes_out"), e.bytesOut, 0n),

@@ -7,7 +7,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AuditEvent } from "../../gen/kubegate/v1/audit_pb.ts";
@@ -15,21 +15,13 @@ import type { KubegateClients } from "../../src/client/clients.ts";
 import { ConfigError, resolveServeConfig } from "../../src/config/serve-config.ts";
 import { SQLITE_FILE } from "../../src/store/open.ts";
 import { cliUser, type CliUser } from "../support/cli.ts";
+import { failure } from "../support/connect-errors.ts";
 import { startTestControlPlane, type TestControlPlane } from "../support/control-plane.ts";
 import { startTestGateway, type TestGateway, type TestUser } from "../support/gateway.ts";
 import { KUBECTL, clientEnv, hasFile, requireProgram, run } from "../support/programs.ts";
 import { rawRequest } from "../support/raw-client.ts";
 
 const enabled = requireProgram(hasFile(KUBECTL), "kubectl 1.32 (/usr/bin/kubectl)");
-
-async function failure(p: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await p;
-  } catch (err) {
-    return ConnectError.from(err);
-  }
-  throw new Error("expected the call to fail");
-}
 
 /** Every page of ListAuditEvents for the filter. */
 async function listAll(clients: KubegateClients, req: { cluster?: string; subject?: string; pageSize?: number }): Promise<AuditEvent[]> {

@@ -3,29 +3,14 @@
  * and changes nothing.
  */
 import { durationFromMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CredentialKind, IdentityMode } from "../../gen/kubegate/v1/cluster_pb.ts";
 import { RetryInfoSchema } from "../../gen/kubegate/v1/errors_pb.ts";
 import { Role, SubjectKind } from "../../gen/kubegate/v1/grant_pb.ts";
 import { createCa, issueClientCert } from "../../src/tls/pki.ts";
+import { expectError, failure } from "../support/connect-errors.ts";
 import { startTestControlPlane, type TestControlPlane } from "../support/control-plane.ts";
-
-async function failure(p: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await p;
-  } catch (err) {
-    return ConnectError.from(err);
-  }
-  throw new Error("expected the call to fail");
-}
-
-async function expectError(p: Promise<unknown>, code: Code, message: string | RegExp): Promise<void> {
-  const err = await failure(p);
-  expect(Code[err.code]).toBe(Code[code]);
-  if (typeof message === "string") expect(err.rawMessage).toBe(message);
-  else expect(err.rawMessage).toMatch(message);
-}
 
 describe("bad input", () => {
   let cp: TestControlPlane;
