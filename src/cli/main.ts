@@ -25,6 +25,7 @@ Administration:
   cluster register|list|get|update|remove
   grant create|list|revoke
   apikey create|list|revoke
+  audit [--cluster NAME] [--user SUBJECT]   recent requests and changes, newest first
 
 Run "kubegate <command> --help" for a command's flags.
 `;
@@ -44,6 +45,7 @@ const commands: Record<string, () => Promise<Command>> = {
   cluster: async () => (await import("./cluster.ts")).runCluster,
   grant: async () => (await import("./grant.ts")).runGrant,
   apikey: async () => (await import("./apikey.ts")).runApikey,
+  audit: async () => (await import("./audit.ts")).runAudit,
 };
 
 export async function main(argv: string[]): Promise<number> {

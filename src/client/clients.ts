@@ -4,6 +4,7 @@
  */
 import { createClient, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import { AuditLog } from "../../gen/kubegate/v1/audit_pb.ts";
 import { ClusterRegistry } from "../../gen/kubegate/v1/cluster_pb.ts";
 import { AccessGrants } from "../../gen/kubegate/v1/grant_pb.ts";
 import { IdentityService } from "../../gen/kubegate/v1/identity_pb.ts";
@@ -37,6 +38,7 @@ export interface KubegateClients {
   tokens: Client<typeof TokenService>;
   identity: Client<typeof IdentityService>;
   sync: Client<typeof DataPlaneSyncService>;
+  audit: Client<typeof AuditLog>;
   transport: Transport;
 }
 
@@ -67,6 +69,7 @@ export function createKubegateClients(opts: ClientOptions): KubegateClients {
     tokens: createClient(TokenService, transport),
     identity: createClient(IdentityService, transport),
     sync: createClient(DataPlaneSyncService, transport),
+    audit: createClient(AuditLog, transport),
     transport,
   };
 }

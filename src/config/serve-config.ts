@@ -75,6 +75,10 @@ export interface ServeConfig {
   oidcScopes: string[];
   /** CI issuers whose ID tokens ExchangeToken accepts (empty: exchange is off). */
   tokenExchangeIssuers: ExchangeIssuer[];
+  /** Control plane: how long AuditLog keeps an event. */
+  auditRetentionMs: number;
+  /** Data plane: how often audited requests are sent to the control plane. */
+  auditFlushMs: number;
 }
 
 type Kind = "string" | "duration" | "number" | "listen" | "boolean";
@@ -165,6 +169,13 @@ export const serveOptions: Record<string, OptionSpec> = {
   oidcGroupsPrefix: { flag: "oidc-groups-prefix", kind: "string", default: "", help: "prefix for OIDC group names" },
   oidcScopes: { flag: "oidc-scopes", kind: "string", default: "openid,email,offline_access", help: "scopes `kubegate login` requests, comma-separated (add groups for Dex)" },
   tokenExchangeConfig: { flag: "token-exchange-config", kind: "string", help: "YAML file of trusted CI issuers whose ID tokens trade for API keys (docs/ci-token-exchange.md)" },
+  auditRetention: {
+    flag: "audit-retention",
+    kind: "duration",
+    default: "7d",
+    help: "control plane: how long `kubegate audit` and AuditLog keep events (at most 100,000 per cluster); the log keeps everything",
+  },
+  auditFlushInterval: { flag: "audit-flush-interval", kind: "duration", default: "2s", help: "data plane: how often audited requests are sent to the control plane (sooner every 500)" },
 };
 
 export const envName = (flag: string) => `KUBEGATE_${flag.toUpperCase().replaceAll("-", "_")}`;
@@ -220,6 +231,11 @@ export function resolveServeConfig(flags: Record<string, string | undefined>, en
     const n = Number(raw[key]);
     if (!Number.isFinite(n) || n < 0) throw new ConfigError(`${where(key)}: must be a number, 0 or more`);
     return n;
+  };
+  const positiveDuration = (key: string) => {
+    const ms = duration(key);
+    if (ms <= 0) throw new ConfigError(`${where(key)}: must be longer than 0 (e.g. 7d, 36h)`);
+    return ms;
   };
   const whole = (key: string) => {
     const n = Number(raw[key]);
@@ -325,5 +341,7 @@ export function resolveServeConfig(flags: Record<string, string | undefined>, en
     oidcGroupsPrefix: raw["oidcGroupsPrefix"]!,
     oidcScopes: scopes(),
     tokenExchangeIssuers: tokenExchangeIssuers(),
+    auditRetentionMs: positiveDuration("auditRetention"),
+    auditFlushMs: positiveDuration("auditFlushInterval"),
   };
 }

@@ -9,6 +9,7 @@ import type { Subject } from "../../gen/kubegate/v1/grant_pb.ts";
 import { AccessGrants, CreateGrantRequestSchema, CreateGrantResponseSchema } from "../../gen/kubegate/v1/grant_pb.ts";
 import { errors } from "../errors.ts";
 import type { GrantRecord, GrantState, SubjectKind } from "../store/types.ts";
+import { audit } from "./audit.ts";
 import { callerOf, requireAdmin, type Caller } from "./caller.ts";
 import { grantToProto, roleFromProto, stateFromProto, subjectKindFromProto } from "./convert.ts";
 import type { ControlDeps } from "./deps.ts";
@@ -35,12 +36,12 @@ function namespaces(list: string[]): string[] {
 }
 
 export function accessGrants(deps: ControlDeps): ServiceImpl<typeof AccessGrants> {
-  const { store, clock, log } = deps;
+  const { store, clock } = deps;
 
   async function revoke(g: GrantRecord, reason: string, by: string): Promise<GrantRecord> {
     if (!canMoveGrant(g.state, "REVOKED")) return g;
     const updated = await store.grants.setState(g.id, "REVOKED", reason || `revoked by ${by}`, clock());
-    log.info({ audit: "grant.revoke", by, grant: g.id, cluster: g.cluster, subject: `${g.subjectKind}:${g.subjectName}` }, "grant revoked");
+    await audit(deps, { audit: "grant.revoke", by, grant: g.id, cluster: g.cluster, subject: `${g.subjectKind}:${g.subjectName}` }, "grant revoked");
     return updated ?? g;
   }
 
@@ -77,7 +78,8 @@ export function accessGrants(deps: ControlDeps): ServiceImpl<typeof AccessGrants
         };
         const response = { grant: grantToProto(rec) };
         await store.grants.create(rec, remember(response));
-        log.info(
+        await audit(
+          deps,
           { audit: "grant.create", by: caller.subject, grant: rec.id, cluster: clusterName, subject: `${subject.kind}:${subject.name}`, role, namespaces: ns },
           "grant created",
         );
@@ -148,7 +150,7 @@ export function accessGrants(deps: ControlDeps): ServiceImpl<typeof AccessGrants
         if (batch.length < 200) break;
         after = batch.at(-1)!.id;
       }
-      log.info({ audit: "subject.revoke", by: caller.subject, subject: `${subject.kind}:${subject.name}`, revokedGrants: revoked }, "subject revoked");
+      await audit(deps, { audit: "subject.revoke", by: caller.subject, subject: `${subject.kind}:${subject.name}`, revokedGrants: revoked }, "subject revoked");
       return { revokedGrants: revoked };
     },
   };

@@ -12,6 +12,7 @@ import { StoreConflictError, type ClusterCredentialSecret, type ClusterPatch, ty
 import { hashSecret } from "./authenticator.ts";
 import { callerOf, requireAdmin, type Caller } from "./caller.ts";
 import { clusterToProto } from "./convert.ts";
+import { audit } from "./audit.ts";
 import type { ControlDeps } from "./deps.ts";
 import { idempotent } from "./idempotency.ts";
 import { decodePageToken, encodePageToken } from "./page-token.ts";
@@ -78,7 +79,7 @@ export async function visibleClusters(deps: ControlDeps, caller: Caller): Promis
 }
 
 export function clusterRegistry(deps: ControlDeps): ServiceImpl<typeof ClusterRegistry> {
-  const { store, clock, log } = deps;
+  const { store, clock } = deps;
 
   async function mustGet(name: string): Promise<ClusterRecord> {
     const rec = await store.clusters.get(name);
@@ -138,7 +139,7 @@ export function clusterRegistry(deps: ControlDeps): ServiceImpl<typeof ClusterRe
           if (err instanceof StoreConflictError) throw errors.clusterExists(name);
           throw err;
         }
-        log.info({ audit: "cluster.register", by: caller.subject, cluster: name, mode: rec.mode, identityMode }, "cluster registered");
+        await audit(deps, { audit: "cluster.register", by: caller.subject, cluster: name, mode: rec.mode, identityMode }, "cluster registered");
         return response;
       });
     },
@@ -204,7 +205,7 @@ export function clusterRegistry(deps: ControlDeps): ServiceImpl<typeof ClusterRe
       }
       const updated = await store.clusters.update(name, patch, clock());
       if (updated === null) throw errors.clusterNotFound(name);
-      log.info({ audit: "cluster.update", by: caller.subject, cluster: name, fields: paths }, "cluster updated");
+      await audit(deps, { audit: "cluster.update", by: caller.subject, cluster: name, fields: paths }, "cluster updated");
       return { cluster: clusterToProto(updated) };
     },
 
@@ -212,7 +213,7 @@ export function clusterRegistry(deps: ControlDeps): ServiceImpl<typeof ClusterRe
       const caller = requireAdmin(ctx, "deregister clusters");
       const name = v.dnsLabel("name", req.name);
       if (!(await store.clusters.delete(name))) throw errors.clusterNotFound(name);
-      log.info({ audit: "cluster.deregister", by: caller.subject, cluster: name }, "cluster deregistered");
+      await audit(deps, { audit: "cluster.deregister", by: caller.subject, cluster: name }, "cluster deregistered");
       return {};
     },
   };

@@ -7,6 +7,7 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import { CreateApiKeyRequestSchema, CreateApiKeyResponseSchema, IdentityService } from "../../gen/kubegate/v1/identity_pb.ts";
 import { errors } from "../errors.ts";
 import { createApiKey } from "./api-keys.ts";
+import { audit } from "./audit.ts";
 import { callerOf, requireAdmin } from "./caller.ts";
 import { apiKeyToProto } from "./convert.ts";
 import type { ControlDeps } from "./deps.ts";
@@ -17,7 +18,7 @@ import { createTokenExchange } from "./token-exchange.ts";
 import * as v from "./validate.ts";
 
 export function identityService(deps: ControlDeps): ServiceImpl<typeof IdentityService> {
-  const { store, clock, log } = deps;
+  const { store, clock } = deps;
   const exchange = createTokenExchange(deps);
   return {
     async whoAmI(_req, ctx) {
@@ -36,7 +37,7 @@ export function identityService(deps: ControlDeps): ServiceImpl<typeof IdentityS
         const expiresAt = req.expireTime === undefined ? null : timestampDate(req.expireTime);
         if (expiresAt !== null && expiresAt <= clock()) throw errors.invalid("expire_time", "must be in the future");
         const { record, secret } = await createApiKey(deps, { name, subject, groups, expiresAt, createdBy: caller.subject }, (r, sec) => remember({ apiKey: apiKeyToProto(r), secret: sec }));
-        log.info({ audit: "apikey.create", by: caller.subject, apiKey: record.id, subject, groups }, "API key created");
+        await audit(deps, { audit: "apikey.create", by: caller.subject, apiKey: record.id, subject, groups }, "API key created");
         return { apiKey: apiKeyToProto(record), secret };
       });
     },
@@ -80,7 +81,7 @@ export function identityService(deps: ControlDeps): ServiceImpl<typeof IdentityS
       }
       const { caller, cookie, expiresAt } = await sessions.start(credential);
       ctx.responseHeader.append("set-cookie", cookie);
-      log.info({ audit: "console.session.start", subject: caller.subject, via: caller.authenticatedBy, apiKey: caller.apiKeyId || undefined, expiresAt }, "console session started");
+      await audit(deps, { audit: "console.session.start", subject: caller.subject, via: caller.authenticatedBy, apiKey: caller.apiKeyId || undefined, expiresAt }, "console session started");
       return { subject: caller.subject, groups: caller.groups, admin: caller.admin, expireTime: timestampFromDate(expiresAt) };
     },
 
@@ -93,7 +94,7 @@ export function identityService(deps: ControlDeps): ServiceImpl<typeof IdentityS
       const caller = requireAdmin(ctx, "revoke API keys");
       const id = v.maxLength("id", req.id, 64);
       if (!(await store.apiKeys.revoke(id, clock()))) throw errors.apiKeyNotFound(id);
-      log.info({ audit: "apikey.revoke", by: caller.subject, apiKey: id }, "API key revoked");
+      await audit(deps, { audit: "apikey.revoke", by: caller.subject, apiKey: id }, "API key revoked");
       return {};
     },
   };

@@ -4,6 +4,7 @@
  */
 import http2 from "node:http2";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { AuditLog } from "../../gen/kubegate/v1/audit_pb.ts";
 import { AccessGrants } from "../../gen/kubegate/v1/grant_pb.ts";
 import { ClusterRegistry } from "../../gen/kubegate/v1/cluster_pb.ts";
 import { IdentityService } from "../../gen/kubegate/v1/identity_pb.ts";
@@ -13,6 +14,7 @@ import type { ListenAddress } from "../config/serve-config.ts";
 import { listen } from "../net/listener.ts";
 import type { TlsMaterial } from "../tls/material.ts";
 import { accessGrants } from "./access-grants.ts";
+import { auditLog } from "./audit-log.ts";
 import { authInterceptor } from "./auth-interceptor.ts";
 import { loadConsoleAssets } from "./console-assets.ts";
 import type { ConsoleSessions } from "./console-session.ts";
@@ -53,6 +55,7 @@ export async function startControlServer(opts: {
       router.service(TokenService, tokenService(opts.deps));
       router.service(IdentityService, identityService(opts.deps));
       router.service(DataPlaneSyncService, syncService(opts.deps));
+      router.service(AuditLog, auditLog(opts.deps));
     },
     // Outermost first: a store outage during authentication is Unavailable too.
     interceptors: [storeInterceptor(opts.deps.log), authInterceptor(opts.authenticator, opts.sessions)],

@@ -20,6 +20,7 @@ import type { SigningKey } from "../../gen/kubegate/v1/token_pb.ts";
 import { errors } from "../errors.ts";
 import type { ChangeEvent, GrantRecord, Store, SubjectRevocationRecord, TokenRevocationRecord } from "../store/types.ts";
 import type { Logger } from "../log.ts";
+import { reportedEvents } from "./audit-log.ts";
 import { hashSecret } from "./authenticator.ts";
 import { callerOf } from "./caller.ts";
 import { AGENT_BOOTSTRAP_PREFIX, AGENT_CREDENTIAL_PREFIX, newAgentCredential } from "./cluster-registry.ts";
@@ -285,6 +286,13 @@ export function syncService(deps: ControlDeps): ServiceImpl<typeof DataPlaneSync
         await store.grants.setState(r.grantId, state, message, now);
         log.info({ grant: r.grantId, cluster: current.cluster, state, message }, "grant RBAC state reported");
       }
+      return {};
+    },
+
+    async reportAuditEvents(req, ctx) {
+      requireDataPlane(ctx);
+      // Checked whole before anything is stored: a bad report stores nothing.
+      await store.auditEvents.append(reportedEvents(req.events, req.replica));
       return {};
     },
 

@@ -13,6 +13,7 @@ import type { ExchangeTokenRequest, ExchangeTokenResponseSchema } from "../../ge
 import { EXCHANGE_MAX_TTL_MS, type ExchangeIssuer } from "../config/token-exchange-config.ts";
 import { errors, isKubegateError, type KubegateError } from "../errors.ts";
 import { createRateLimiter } from "../net/rate-limit.ts";
+import { audit } from "./audit.ts";
 import type { ControlDeps } from "./deps.ts";
 import { checkBoundClaims, mapIdentity } from "./exchange-policy.ts";
 import { createApiKey } from "./api-keys.ts";
@@ -128,7 +129,7 @@ export function createTokenExchange(deps: ControlDeps): TokenExchange | undefine
           createdBy: EXCHANGED_KEY_CREATOR + issuer.issuer,
         });
         const jti = typeof payload.jti === "string" ? payload.jti : undefined;
-        log.info({ audit: "token.exchange", issuer: issuer.issuer, subject, groups, apiKey: record.id, jti, expiresAt }, "CI token exchanged for an API key");
+        await audit(deps, { audit: "token.exchange", issuer: issuer.issuer, subject, groups, apiKey: record.id, jti, expiresAt }, "CI token exchanged for an API key");
         return { accessToken: secret, issuedTokenType: TOKEN_TYPE_API_KEY, expireTime: timestampFromDate(expiresAt), subject, groups, apiKeyId: record.id };
       } catch (err) {
         // Denials say little to the client and everything to the log (never the token).

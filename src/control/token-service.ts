@@ -14,6 +14,7 @@ import { buildKubeconfig, type KubeconfigEntry } from "../kube/kubeconfig.ts";
 import type { GrantRecord } from "../store/types.ts";
 import { toJwks } from "../token/signer.ts";
 import { createTokenVerifier, TokenError } from "../token/verifier.ts";
+import { audit } from "./audit.ts";
 import { callerOf, type Caller } from "./caller.ts";
 import { signingKeyToProto } from "./convert.ts";
 import type { ControlDeps } from "./deps.ts";
@@ -22,7 +23,7 @@ import * as v from "./validate.ts";
 const MIN_TTL_MS = 1000;
 
 export function tokenService(deps: ControlDeps): ServiceImpl<typeof TokenService> {
-  const { store, signer, settings, clock, log } = deps;
+  const { store, signer, settings, clock } = deps;
 
   function ttl(d: Duration | undefined, field: string): number {
     if (d === undefined) return Math.min(settings.tokenDefaultTtlMs, settings.tokenMaxTtlMs);
@@ -60,7 +61,7 @@ export function tokenService(deps: ControlDeps): ServiceImpl<typeof TokenService
       grants: grants.map((g) => g.id),
       ttlMs: effectiveTtl,
     });
-    log.info({ audit: "token.mint", subject: caller.subject, cluster, jti: signed.jti, expiresAt: signed.expiresAt }, "token minted");
+    await audit(deps, { audit: "token.mint", subject: caller.subject, cluster, jti: signed.jti, expiresAt: signed.expiresAt }, "token minted");
     return signed;
   }
 
@@ -134,7 +135,7 @@ export function tokenService(deps: ControlDeps): ServiceImpl<typeof TokenService
         if (jti === "") throw errors.invalid("token_id", "is required");
         // The token's expiry is unknown here; keep the revocation as long as any token can live.
         await store.revocations.revokeToken({ jti, expiresAt: new Date(now.getTime() + settings.tokenMaxTtlMs), revokedAt: now });
-        log.info({ audit: "token.revoke", by: caller.subject, jti }, "token revoked");
+        await audit(deps, { audit: "token.revoke", by: caller.subject, jti }, "token revoked");
         return {};
       }
       if (req.target.case !== "token") throw errors.invalid("target", "give token_id or token");
@@ -156,7 +157,7 @@ export function tokenService(deps: ControlDeps): ServiceImpl<typeof TokenService
       }
       if (!caller.admin && claims.sub !== caller.subject) throw errors.forbidden("you may revoke only your own tokens");
       await store.revocations.revokeToken({ jti: claims.jti, expiresAt: new Date(claims.exp * 1000), revokedAt: now });
-      log.info({ audit: "token.revoke", by: caller.subject, jti: claims.jti, subject: claims.sub }, "token revoked");
+      await audit(deps, { audit: "token.revoke", by: caller.subject, jti: claims.jti, subject: claims.sub }, "token revoked");
       return {};
     },
 

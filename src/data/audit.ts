@@ -1,7 +1,9 @@
 /**
  * One structured line per request, and session start/end lines for streams and upgrades:
  * who, which cluster and grant, what Kubernetes request, the outcome, bytes and timings.
+ * The same facts go to the audit sink, when there is one, for AuditLog.
  */
+import type { AuditSink } from "../audit-event.ts";
 import type { Logger } from "../log.ts";
 import type { AdmitFacts } from "./admission.ts";
 import type { Metrics } from "./metrics.ts";
@@ -19,6 +21,14 @@ export interface AuditRecord {
   /** Why a request was refused or cut; never sent to the client. */
   reason?: string;
   protocol: string;
+}
+
+/** What audit needs of the handler context. */
+export interface AuditContext {
+  log: Logger;
+  access: { view: View };
+  /** Receives every request and upgrade session for AuditLog; absent: the log only. */
+  auditSink?: AuditSink;
 }
 
 export function auditFields(r: AuditRecord): Record<string, unknown> {
@@ -51,17 +61,33 @@ export function auditRequest(log: Logger, r: AuditRecord): void {
   log.info(auditFields(r), "request");
 }
 
-/** Writes the audit line and counts the request in the metrics. */
-export function recordOutcome(ctx: { log: Logger; metrics: Metrics; access: { view: View } }, r: AuditRecord): void {
+/** The cluster's name if the view knows it, else "": random names must not grow metrics or the audit store. */
+function knownCluster(ctx: AuditContext, facts: AdmitFacts): string {
+  const c = facts.cluster;
+  return c !== undefined && ctx.access.view.clusters.has(c) ? c : "";
+}
+
+/** Writes the audit line, hands the request to the audit sink and counts it in the metrics. */
+export function recordOutcome(ctx: AuditContext & { metrics: Metrics }, r: AuditRecord): void {
   auditRequest(ctx.log, r);
-  // Only known clusters become label values: random names must not grow the metrics.
-  const c = r.facts.cluster;
-  const cluster = c !== undefined && ctx.access.view.clusters.has(c) ? c : "";
+  const cluster = knownCluster(ctx, r.facts);
+  ctx.auditSink?.request(cluster, r);
   ctx.metrics.observeRequest(cluster, r.facts.info?.verb ?? "", r.status, r.durationMs / 1000);
 }
 
-export function auditSession(log: Logger, event: "start" | "end", requestId: string, facts: AdmitFacts, extra: Record<string, unknown> = {}): void {
-  log.info(
+/**
+ * A stream's or upgrade's start or end line. Upgrades (exec, attach, port-forward) also go
+ * to the audit sink; a watch or `logs -f` is a read, counted there when it ends.
+ */
+export function auditSession(
+  ctx: AuditContext,
+  kind: "stream" | "upgrade",
+  event: "start" | "end",
+  requestId: string,
+  facts: AdmitFacts,
+  extra: { grant?: string; reason?: string; bytesIn?: number; bytesOut?: number; durationMs?: number; protocol?: string } = {},
+): void {
+  ctx.log.info(
     {
       audit: `session.${event}`,
       requestId,
@@ -75,4 +101,5 @@ export function auditSession(log: Logger, event: "start" | "end", requestId: str
     },
     `session ${event}`,
   );
+  if (kind === "upgrade") ctx.auditSink?.session(knownCluster(ctx, facts), { event, requestId, facts, ...extra });
 }

@@ -7,6 +7,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { constants, type Http2ServerRequest, type Http2ServerResponse } from "node:http2";
 import type { Logger } from "../log.ts";
 import { admit, type AdmitContext, type AdmitFacts } from "./admission.ts";
+import type { AuditSink } from "../audit-event.ts";
 import { auditSession, recordOutcome } from "./audit.ts";
 import { forward } from "../forward/forward.ts";
 import type { Metrics } from "./metrics.ts";
@@ -19,6 +20,8 @@ export interface HandlerContext extends AdmitContext {
   log: Logger;
   connectTimeoutMs: number;
   responseTimeoutMs: number;
+  /** Receives what is audited, for AuditLog (the data plane's audit reporter). */
+  auditSink?: AuditSink;
 }
 
 type Req = IncomingMessage | Http2ServerRequest;
@@ -60,7 +63,7 @@ export async function handleRequest(ctx: HandlerContext, req: Req, res: Res): Pr
         else res.destroy();
       },
     });
-    if (stream) auditSession(ctx.log, "start", requestId, facts, { grant });
+    if (stream) auditSession(ctx, "stream", "start", requestId, facts, { grant });
     await forward(req, res, {
       upstream: admitted.upstream,
       target: admitted.target,
@@ -89,7 +92,7 @@ export async function handleRequest(ctx: HandlerContext, req: Req, res: Res): Pr
   } finally {
     removeSession?.();
     const durationMs = Math.round(performance.now() - started);
-    if (stream) auditSession(ctx.log, "end", requestId, facts, { grant, reason, bytesOut, durationMs });
+    if (stream) auditSession(ctx, "stream", "end", requestId, facts, { grant, reason, bytesOut, durationMs });
     recordOutcome(ctx, {
       requestId,
       facts,

@@ -133,7 +133,7 @@ export async function handleUpgrade(ctx: HandlerContext, req: IncomingMessage, s
     proxyReq.setTimeout(0);
     const headers = sanitizeResponseHeaders(res.headers);
     socket.write(headerBlock("HTTP/1.1 101 Switching Protocols", { ...headers, connection: "Upgrade", upgrade: res.headers.upgrade ?? req.headers.upgrade! }));
-    auditSession(ctx.log, "start", requestId, facts, { grant, protocol: req.headers.upgrade });
+    auditSession(ctx, "upgrade", "start", requestId, facts, { grant, protocol: req.headers.upgrade });
     // Bytes the client sent right after its request head belong to the upgraded stream.
     bytesIn += head.length;
     bytesOut += upHead.length;
@@ -144,7 +144,7 @@ export async function handleUpgrade(ctx: HandlerContext, req: IncomingMessage, s
       upstreamHead: upHead,
       onEnd() {
         removeSession?.();
-        auditSession(ctx.log, "end", requestId, facts, { grant, reason, bytesIn, bytesOut, durationMs: Math.round(performance.now() - started) });
+        auditSession(ctx, "upgrade", "end", requestId, facts, { grant, reason, bytesIn, bytesOut, durationMs: Math.round(performance.now() - started) });
         finish();
       },
     });

@@ -7,6 +7,7 @@ import { randomBytes } from "node:crypto";
 import { chmod, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { listenUrl, type ServeConfig } from "../config/serve-config.ts";
+import { AUDIT_EVENTS_PER_CLUSTER, audit } from "../control/audit.ts";
 import { createAuthenticator } from "../control/authenticator.ts";
 import type { ControlDeps } from "../control/deps.ts";
 import { createApiKey } from "../control/api-keys.ts";
@@ -138,7 +139,7 @@ export async function startControlPlane(config: ServeConfig, log: Logger, clock:
       readMaxBytes: config.controlMaxMessageBytes,
       ready: async () => (await store.changes.latestRevision()) >= 0,
     });
-    const maintenance = startMaintenance(store, clock, config.syncHeartbeatMs, log);
+    const maintenance = startMaintenance(store, clock, { syncHeartbeatMs: config.syncHeartbeatMs, auditRetentionMs: config.auditRetentionMs }, log);
     return {
       url: listenUrl(config.controlListen, server.port),
       port: server.port,
@@ -164,9 +165,9 @@ export async function startControlPlane(config: ServeConfig, log: Logger, clock:
 
 /**
  * Expires grants as they reach their time and data planes whose sync went silent (every
- * second), and prunes old state (hourly).
+ * second), and prunes old state (hourly), audit events past retention and cap included.
  */
-function startMaintenance(store: Store, clock: () => Date, syncHeartbeatMs: number, log: Logger): { stop(): void } {
+function startMaintenance(store: Store, clock: () => Date, settings: { syncHeartbeatMs: number; auditRetentionMs: number }, log: Logger): { stop(): void } {
   let running = false;
   let lastPrune = 0;
   const tick = async () => {
@@ -175,8 +176,8 @@ function startMaintenance(store: Store, clock: () => Date, syncHeartbeatMs: numb
     try {
       const now = clock();
       const expired = await store.grants.expireDue(now);
-      for (const g of expired) log.info({ audit: "grant.expire", grant: g.id, cluster: g.cluster }, "grant expired");
-      await expireDataPlanes(store, now, syncHeartbeatMs, log);
+      for (const g of expired) await audit({ log, store, clock }, { audit: "grant.expire", grant: g.id, cluster: g.cluster }, "grant expired");
+      await expireDataPlanes(store, now, settings.syncHeartbeatMs, log);
       if (now.getTime() - lastPrune > 3_600_000) {
         lastPrune = now.getTime();
         await store.revocations.pruneExpired(now);
@@ -186,6 +187,9 @@ function startMaintenance(store: Store, clock: () => Date, syncHeartbeatMs: numb
         // One key per CI job: ended ones go after a week (the audit log keeps the exchange).
         const pruned = await store.apiKeys.pruneEnded(EXCHANGED_KEY_CREATOR, new Date(now.getTime() - EXCHANGED_KEY_RETENTION_MS));
         if (pruned > 0) log.info({ pruned }, "exchanged API keys that ended over a week ago deleted");
+        const aged = await store.auditEvents.prune(new Date(now.getTime() - settings.auditRetentionMs));
+        const capped = await store.auditEvents.cap(AUDIT_EVENTS_PER_CLUSTER);
+        if (aged + capped > 0) log.info({ aged, capped }, "audit events past --audit-retention or the per-cluster cap deleted");
       }
     } catch (err) {
       log.warn({ err }, "maintenance failed; will retry");

@@ -5,8 +5,10 @@
  */
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
+import { auditEventToProto } from "../audit-event.ts";
 import { createKubegateClients } from "../client/clients.ts";
 import { listenUrl, type ListenAddress } from "../config/serve-config.ts";
+import { createAuditReporter } from "../member/audit-reporter.ts";
 import { createGrantReporter } from "../member/grant-reports.ts";
 import { createMetrics } from "../data/metrics.ts";
 import { createRbacReconciler } from "../member/rbac-reconciler.ts";
@@ -53,6 +55,8 @@ export interface DataPlaneOptions {
   agentHeartbeatMs?: number;
   /** How often each direct member is asked GET /version (default 15 s, jittered). */
   memberProbeIntervalMs?: number;
+  /** How often audited requests are sent to the control plane for AuditLog (default 2 s). */
+  auditFlushMs?: number;
   log: Logger;
   clock?: () => number;
 }
@@ -68,6 +72,8 @@ export interface DataPlane {
   server: DataServer;
   /** Resolves when the first snapshot has arrived. */
   ready: Promise<void>;
+  /** Sends the audit events buffered so far to the control plane now. */
+  flushAudit(): Promise<void>;
   close(graceMs?: number): Promise<void>;
 }
 
@@ -93,6 +99,15 @@ export async function startDataPlane(opts: DataPlaneOptions): Promise<DataPlane>
     },
   });
   const upstreams = createUpstreams({ viaAgent: tunnelUpstream(tunnels) });
+  const replica = opts.replica ?? `${hostname()}:${process.pid}`;
+  const audit = createAuditReporter({
+    log,
+    flushMs: opts.auditFlushMs,
+    clock,
+    send: async (events) => {
+      await clients.sync.reportAuditEvents({ replica, events: events.map(auditEventToProto) });
+    },
+  });
   const grantReports = createGrantReporter(clients.sync, log);
   const rbac = createRbacReconciler({ view, upstreams, tunnels, impersonationPrefix: opts.impersonationPrefix, report: (r) => grantReports.push(r.grantId, r), log, clock });
   const probes = createHealthProbes({ view, upstreams, report: (r) => clusterReports.push(r.cluster, r), log, intervalMs: opts.memberProbeIntervalMs, clock });
@@ -106,13 +121,14 @@ export async function startDataPlane(opts: DataPlaneOptions): Promise<DataPlane>
     connectTimeoutMs: opts.connectTimeoutMs ?? 10_000,
     responseTimeoutMs: opts.responseTimeoutMs ?? 60_000,
     limiter: opts.requestRate ? createRateLimiter({ perSecond: opts.requestRate, burst: opts.requestBurst ?? 100, clock }) : undefined,
+    auditSink: audit,
   };
   let server: DataServer | undefined;
   // A control plane that predates the mesh sends no set: then this process is all there is.
   const meshIds = () => view.dataPlanes ?? [id];
   const sync = startSync({
     sync: clients.sync,
-    replica: opts.replica ?? `${hostname()}:${process.pid}`,
+    replica,
     dataPlaneId: id,
     view,
     verifier,
@@ -171,6 +187,7 @@ export async function startDataPlane(opts: DataPlaneOptions): Promise<DataPlane>
     tunnels,
     server: started,
     ready: sync.ready,
+    flushAudit: () => audit.flush(),
     async close(graceMs) {
       // Probes first: a report sent after this process left the mesh would count for nobody.
       probes.close();
@@ -181,6 +198,8 @@ export async function startDataPlane(opts: DataPlaneOptions): Promise<DataPlane>
       tunnels.close();
       clusterReports.close();
       await started.close(graceMs);
+      // After the listener drained, so the last requests' events go too.
+      await audit.close();
       upstreams.close();
     },
   };

@@ -41,6 +41,7 @@ function dataPlaneSettings(config: ServeConfig) {
     edge: config.edge,
     maxStreamsPerUser: config.maxStreamsPerUser,
     maxStreamsPerCluster: config.maxStreamsPerCluster,
+    auditFlushMs: config.auditFlushMs,
   };
 }
 

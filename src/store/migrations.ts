@@ -4,7 +4,7 @@
  * byte-order collation of keys) are chosen by dialect. Add new migrations at the end,
  * never edit an applied one.
  */
-import { sql, type Kysely } from "kysely";
+import { sql, type ColumnDefinitionBuilder, type Kysely } from "kysely";
 import { Migrator, type Migration, type MigrationProvider } from "kysely/migration";
 
 export type StoreDialect = "sqlite" | "postgres";
@@ -200,6 +200,45 @@ function migrations(dialect: StoreDialect): Record<string, Migration> {
       },
       async down(db) {
         await db.schema.alterTable("clusters").dropColumn("identity_mode").execute();
+      },
+    },
+
+    // Recent audit events for AuditLog (issue #16): newest first per cluster, or over all
+    // clusters, in keyset pages of (at, id); by actor for the subject filter.
+    "0005_audit_events": {
+      async up(db) {
+        const text = (c: ColumnDefinitionBuilder) => c.notNull().defaultTo("");
+        const number = (c: ColumnDefinitionBuilder) => c.notNull().defaultTo(0);
+        await db.schema
+          .createTable("audit_events")
+          .addColumn("id", key, (c) => c.primaryKey())
+          .addColumn("at", "bigint", (c) => c.notNull())
+          .addColumn("first_at", "bigint", (c) => c.notNull())
+          .addColumn("cluster", key, text)
+          .addColumn("kind", "text", (c) => c.notNull())
+          .addColumn("actor", key, text)
+          .addColumn("verb", "text", text)
+          .addColumn("api_group", "text", text)
+          .addColumn("resource", "text", text)
+          .addColumn("namespace", "text", text)
+          .addColumn("name", "text", text)
+          .addColumn("status", "integer", number)
+          .addColumn("message", "text", text)
+          .addColumn("grant_id", "text", text)
+          .addColumn("target_subject", "text", text)
+          .addColumn("count", "bigint", number)
+          .addColumn("request_id", "text", text)
+          .addColumn("duration_ms", "bigint", number)
+          .addColumn("bytes_in", "bigint", number)
+          .addColumn("bytes_out", "bigint", number)
+          .addColumn("source", "text", text)
+          .execute();
+        await db.schema.createIndex("audit_events_cluster_at").on("audit_events").columns(["cluster", "at desc", "id desc"]).execute();
+        await db.schema.createIndex("audit_events_at").on("audit_events").columns(["at desc", "id desc"]).execute();
+        await db.schema.createIndex("audit_events_actor_at").on("audit_events").columns(["actor", "at desc", "id desc"]).execute();
+      },
+      async down(db) {
+        await db.schema.dropTable("audit_events").ifExists().execute();
       },
     },
   };

@@ -114,6 +114,32 @@ export interface AgentTunnelsTable {
   data_plane: string;
 }
 
+/** Recent audit events (AuditLog); pruned by age and capped per cluster. */
+export interface AuditEventsTable {
+  id: string;
+  at: number;
+  first_at: number;
+  /** "" when the event concerns no known cluster. */
+  cluster: string;
+  kind: string;
+  actor: string;
+  verb: string;
+  api_group: string;
+  resource: string;
+  namespace: string;
+  name: string;
+  status: number;
+  message: string;
+  grant_id: string;
+  target_subject: string;
+  count: number;
+  request_id: string;
+  duration_ms: number;
+  bytes_in: number;
+  bytes_out: number;
+  source: string;
+}
+
 export interface MetaTable {
   key: string;
   value: string;
@@ -131,4 +157,5 @@ export interface Database {
   idempotent_results: IdempotentResultsTable;
   data_planes: DataPlanesTable;
   agent_tunnels: AgentTunnelsTable;
+  audit_events: AuditEventsTable;
 }

@@ -4,6 +4,7 @@
  */
 import type { Kysely } from "kysely";
 import { createApiKeysRepository } from "./api-keys.ts";
+import { createAuditEventsRepository } from "./audit-events.ts";
 import { createChangesRepository, createMutate, type ChangeNotifier } from "./change-log.ts";
 import { createClustersRepository } from "./clusters.ts";
 import { createDataPlanesRepository } from "./data-planes.ts";
@@ -47,6 +48,7 @@ export function createSqlStore(options: SqlStoreOptions): Store {
     idempotentResults: createIdempotentResultsRepository(context),
     meta: createMetaRepository(db),
     dataPlanes: createDataPlanesRepository(context),
+    auditEvents: createAuditEventsRepository(context),
     close() {
       closing ??= (async () => {
         try {

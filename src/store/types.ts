@@ -55,6 +55,8 @@ export interface ClusterRecord {
 export type SubjectKind = "user" | "group";
 export type RoleName = "view" | "edit" | "admin" | "cluster-admin";
 export type { GrantState } from "../grant-state.ts";
+export type { AuditEvent } from "../audit-event.ts";
+import type { AuditEvent } from "../audit-event.ts";
 import type { GrantState } from "../grant-state.ts";
 
 export interface GrantRecord {
@@ -139,6 +141,18 @@ export interface GrantFilter {
   subjectKind?: SubjectKind;
   subjectName?: string;
   state?: GrantState;
+}
+
+export interface AuditEventFilter {
+  /** "" is the events of no cluster; undefined, every cluster's. */
+  cluster?: string;
+  actor?: string;
+}
+
+/** A position in the newest-first order of audit events: (at, id), both descending. */
+export interface AuditCursor {
+  at: Date;
+  id: string;
 }
 
 export type ClusterPatch = Partial<
@@ -267,6 +281,18 @@ export interface Store {
     list(): Promise<string[]>;
     /** Records whether the data plane reaches the cluster; returns how many live data planes do. */
     setReachable(cluster: string, dataPlane: string, reachable: boolean): Promise<number>;
+  };
+
+  /** Recent audit events (not logged as changes: no data plane needs them). */
+  auditEvents: {
+    /** Stores the events in one statement; an id already stored keeps its first event. Returns how many were new. */
+    append(events: AuditEvent[]): Promise<number>;
+    /** Newest first by (at, id), strictly after `before` in that order, at most `limit`. */
+    list(filter: AuditEventFilter, page: { before?: AuditCursor; limit: number }): Promise<AuditEvent[]>;
+    /** Deletes events that happened before `before`; returns how many. */
+    prune(before: Date): Promise<number>;
+    /** Keeps each cluster's newest `perCluster` events ("" counts as a cluster); returns how many it deleted. */
+    cap(perCluster: number): Promise<number>;
   };
 
   /** Small key/value settings (e.g. whether the bootstrap admin key was created). */

@@ -81,6 +81,7 @@ describe("-o json|yaml for scripts", () => {
       [["grant"], ["grant create", "grant list", "grant revoke ID"]],
       [["apikey"], ["apikey create", "apikey list", "apikey revoke"]],
       [["kubeconfig"], ["kubeconfig add", "kubeconfig remove", "kubeconfig list"]],
+      [["audit"], ["audit"]],
     ] as const) {
       const text = await usage([...args]);
       for (const line of lines) {

@@ -3,29 +3,14 @@
  * and changes nothing.
  */
 import { durationFromMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CredentialKind, IdentityMode } from "../../gen/kubegate/v1/cluster_pb.ts";
 import { RetryInfoSchema } from "../../gen/kubegate/v1/errors_pb.ts";
 import { Role, SubjectKind } from "../../gen/kubegate/v1/grant_pb.ts";
 import { createCa, issueClientCert } from "../../src/tls/pki.ts";
+import { expectError, failure } from "../support/connect-errors.ts";
 import { startTestControlPlane, type TestControlPlane } from "../support/control-plane.ts";
-
-async function failure(p: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await p;
-  } catch (err) {
-    return ConnectError.from(err);
-  }
-  throw new Error("expected the call to fail");
-}
-
-async function expectError(p: Promise<unknown>, code: Code, message: string | RegExp): Promise<void> {
-  const err = await failure(p);
-  expect(Code[err.code]).toBe(Code[code]);
-  if (typeof message === "string") expect(err.rawMessage).toBe(message);
-  else expect(err.rawMessage).toMatch(message);
-}
 
 describe("bad input", () => {
   let cp: TestControlPlane;
@@ -208,5 +193,33 @@ describe("bad input", () => {
     const huge = await failure(clusters.registerCluster({ name: "huge", mode: direct("https://m:6443", "x".repeat(2 * 1024 * 1024)) }));
     expect([Code.ResourceExhausted, Code.InvalidArgument]).toContain(huge.code);
     expect((await clusters.listClusters({})).clusters.map((c) => c.name)).toEqual(["prod-eu"]);
+  });
+
+  it("ReportAuditEvents: only data planes, at most 1000 events, each checked; a bad report stores nothing", async () => {
+    const sync = cp.clients(await cp.apiKey("dp-reporter", ["kubegate:data-planes"])).sync;
+    const now = timestampFromDate(new Date());
+    const event = (id: string, o: Record<string, unknown> = {}) => ({ id, time: now, kind: "request", cluster: "prod-eu", actor: "alice", verb: "create", statusCode: 201, count: 1n, ...o });
+    const report = (events: ReturnType<typeof event>[]) => sync.reportAuditEvents({ replica: "dp-a", events });
+
+    await expectError(cp.clients().sync.reportAuditEvents({ events: [event("by-admin")] }), Code.PermissionDenied, "only data-plane credentials may use the sync service");
+    await expectError(report(Array.from({ length: 1001 }, (_, i) => event(`many-${i}`))), Code.InvalidArgument, "events: at most 1000 per call (got 1001)");
+    await expectError(report([event("ok-1"), event("forged", { kind: "grant.create" })]), Code.InvalidArgument, 'events[1].kind: must be one of request, session.start, session.end, audit.dropped (got "grant.create")');
+    await expectError(report([event("not an id")]), Code.InvalidArgument, "events[0].id: must be 1 to 64 letters, digits, '.', '_' or '-'");
+    await expectError(report([event("twice"), event("twice")]), Code.InvalidArgument, 'events[1].id: "twice" appears twice in this report');
+    await expectError(report([event("no-time", { time: undefined })]), Code.InvalidArgument, "events[0].time: is required");
+    await expectError(report([event("src", { source: "control-plane" })]), Code.InvalidArgument, "events[0].source: is set by the control plane; leave it empty");
+    await expectError(report([event("cl", { cluster: "Not_A_Label" })]), Code.InvalidArgument, /^events\[0\]\.cluster: "Not_A_Label" must be a DNS-1123 label/);
+    await expectError(report([event("long", { name: "n".repeat(1025) })]), Code.InvalidArgument, "events[0].name: must be at most 1024 characters (got 1025)");
+    await expectError(report([event("zero", { count: 0n })]), Code.InvalidArgument, /^events\[0\]\.count: must be a whole number from 1/);
+    await expectError(report([event("neg", { bytesOut: -1n })]), Code.InvalidArgument, /^events\[0\]\.bytes_out: must be a whole number from 0/);
+    await expectError(report([event("st", { statusCode: 1000 })]), Code.InvalidArgument, "events[0].status_code: must be an HTTP status (0 to 999)");
+    await expectError(report([event("late", { firstTime: timestampFromDate(new Date(Date.now() + 60_000)) })]), Code.InvalidArgument, "events[0].first_time: must not be after time");
+    expect((await cp.clients().audit.listAuditEvents({ subject: "alice" })).events).toEqual([]);
+
+    // A good report is stored with the replica as its source; sent again (a retry), it is stored once.
+    await report([event("good-1"), event("good-2", { kind: "audit.dropped", cluster: "", actor: "", count: 7n })]);
+    await report([event("good-1")]);
+    const stored = (await cp.clients().audit.listAuditEvents({})).events.filter((e) => e.source === "dp-a");
+    expect(stored.map((e) => [e.id, e.kind, Number(e.count)]).sort()).toEqual([["good-1", "request", 1], ["good-2", "audit.dropped", 7]]);
   });
 });

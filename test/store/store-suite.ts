@@ -5,7 +5,7 @@
 import { randomBytes } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
 import { StoreConflictError, StoreReferenceError, type Store } from "../../src/store/types.ts";
-import { apiKey, at, cluster, grant, signingKey, T0 } from "./support/fixtures.ts";
+import { apiKey, at, auditEvent, cluster, grant, signingKey, T0 } from "./support/fixtures.ts";
 
 /** A fresh, empty database for one test. */
 export interface TestDatabase {
@@ -532,6 +532,72 @@ export function storeSuite(target: () => StoreTarget): void {
       expect(await store.dataPlanes.setReachable("prod", "dp-b", true)).toBe(2);
       expect(await store.dataPlanes.leave("dp-a", "s1")).toEqual([]);
       expect(await store.dataPlanes.leave("dp-b", "s2")).toEqual(["prod"]);
+    });
+  });
+
+  describe("audit events", () => {
+    /** Every page of a newest-first listing, walked by keyset. */
+    async function walk(store: Store, filter: { cluster?: string; actor?: string }, limit: number): Promise<string[]> {
+      const ids: string[] = [];
+      let before: { at: Date; id: string } | undefined;
+      for (;;) {
+        const page = await store.auditEvents.list(filter, { before, limit });
+        ids.push(...page.map((e) => e.id));
+        if (page.length < limit) return ids;
+        const last = page.at(-1)!;
+        before = { at: last.at, id: last.id };
+      }
+    }
+
+    it("appends a batch, keeps a repeated id once, and lists newest first with keyset pages", async () => {
+      const { store } = await setup();
+      const read = auditEvent("e2", 2_000, { kind: "request", verb: "get", name: "", count: 41, firstAt: at(500), status: 200 });
+      expect(await store.auditEvents.append([auditEvent("e1", 1_000), read, auditEvent("e3", 3_000, { cluster: "", kind: "apikey.create", actor: "admin", status: 0 })])).toBe(3);
+      // A retried report: the stored event stays as it was, the new one is added.
+      expect(await store.auditEvents.append([auditEvent("e1", 9_000, { name: "changed" }), auditEvent("e4", 3_000, { cluster: "dev", actor: "bob" })])).toBe(1);
+      expect(await store.auditEvents.append([])).toBe(0);
+
+      const all = await store.auditEvents.list({}, { limit: 10 });
+      // Same instant: the larger id first, so (at, id) is a total order for the pages.
+      expect(all.map((e) => e.id)).toEqual(["e4", "e3", "e2", "e1"]);
+      expect(all.find((e) => e.id === "e1")).toEqual(auditEvent("e1", 1_000));
+      expect(all.find((e) => e.id === "e2")).toEqual(read);
+      expect((await store.auditEvents.list({ cluster: "prod" }, { limit: 10 })).map((e) => e.id)).toEqual(["e2", "e1"]);
+      expect((await store.auditEvents.list({ cluster: "" }, { limit: 10 })).map((e) => e.id)).toEqual(["e3"]);
+      expect((await store.auditEvents.list({ actor: "bob" }, { limit: 10 })).map((e) => e.id)).toEqual(["e4"]);
+      expect((await store.auditEvents.list({ cluster: "prod", actor: "bob" }, { limit: 10 })).map((e) => e.id)).toEqual([]);
+      expect((await store.auditEvents.list({}, { before: { at: at(3_000), id: "e4" }, limit: 2 })).map((e) => e.id)).toEqual(["e3", "e2"]);
+
+      // Many events at few instants: pages of 3 meet every event once, in order.
+      const many = Array.from({ length: 25 }, (_, i) => auditEvent(`m${String(i).padStart(2, "0")}`, 10_000 + (i % 4)));
+      expect(await store.auditEvents.append(many)).toBe(25);
+      const walked = await walk(store, { cluster: "prod" }, 3);
+      expect(walked).toHaveLength(27);
+      expect(new Set(walked).size).toBe(27);
+      expect(walked).toEqual((await store.auditEvents.list({ cluster: "prod" }, { limit: 100 })).map((e) => e.id));
+      // Writing audit events logs no change: no data plane needs them.
+      expect(await store.changes.latestRevision()).toBe(0);
+    });
+
+    it("prunes events older than a cutoff and caps each cluster at its newest events", async () => {
+      const { store } = await setup();
+      const prod = Array.from({ length: 12 }, (_, i) => auditEvent(`p${String(i).padStart(2, "0")}`, i * 1_000));
+      const dev = Array.from({ length: 3 }, (_, i) => auditEvent(`d${i}`, i * 1_000, { cluster: "dev" }));
+      const none = Array.from({ length: 6 }, (_, i) => auditEvent(`n${i}`, 500 + i * 1_000, { cluster: "" }));
+      await store.auditEvents.append([...prod, ...dev, ...none]);
+
+      expect(await store.auditEvents.prune(at(2_000))).toBe(2 + 2 + 2);
+      expect((await store.auditEvents.list({ cluster: "dev" }, { limit: 10 })).map((e) => e.id)).toEqual(["d2"]);
+      expect(await store.auditEvents.prune(at(2_000))).toBe(0);
+
+      // Ties at the boundary instant are cut by id, as the pages order them.
+      await store.auditEvents.append([auditEvent("p10b", 10_000), auditEvent("p10a", 10_000)]);
+      expect(await store.auditEvents.cap(4)).toBe(8 + 0);
+      expect((await store.auditEvents.list({ cluster: "prod" }, { limit: 10 })).map((e) => e.id)).toEqual(["p11", "p10b", "p10a", "p10"]);
+      expect((await store.auditEvents.list({ cluster: "" }, { limit: 10 })).map((e) => e.id)).toEqual(["n5", "n4", "n3", "n2"]);
+      expect((await store.auditEvents.list({ cluster: "dev" }, { limit: 10 })).map((e) => e.id)).toEqual(["d2"]);
+      expect(await store.auditEvents.cap(4)).toBe(0);
+      expect(await store.auditEvents.cap(1)).toBe(3 + 3);
     });
   });
 

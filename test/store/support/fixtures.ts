@@ -1,5 +1,5 @@
 /** Domain records for store tests, with overridable defaults. */
-import type { ApiKeyRecord, ClusterRecord, GrantRecord, SigningKeyRecord } from "../../../src/store/types.ts";
+import type { ApiKeyRecord, AuditEvent, ClusterRecord, GrantRecord, SigningKeyRecord } from "../../../src/store/types.ts";
 
 export const T0 = new Date("2030-01-01T00:00:00.000Z");
 
@@ -69,6 +69,33 @@ export function signingKey(kid: string, overrides: Partial<SigningKeyRecord> = {
     createdAt: T0,
     activeUntil: at(3_600_000),
     retireAt: at(7_200_000),
+    ...overrides,
+  };
+}
+
+export function auditEvent(id: string, offsetMs: number, overrides: Partial<AuditEvent> = {}): AuditEvent {
+  return {
+    id,
+    at: at(offsetMs),
+    firstAt: at(offsetMs),
+    cluster: "prod",
+    kind: "request",
+    actor: "alice",
+    verb: "create",
+    apiGroup: "apps",
+    resource: "deployments",
+    namespace: "default",
+    name: `app-${id}`,
+    status: 201,
+    message: "",
+    grantId: "gr-1",
+    targetSubject: "",
+    count: 1,
+    requestId: `req-${id}`,
+    durationMs: 12,
+    bytesIn: 300,
+    bytesOut: 4_000_000_000,
+    source: "dp-test",
     ...overrides,
   };
 }
