@@ -1,6 +1,7 @@
 /** The control plane's Connect services, called from the page's own origin with the session cookie. */
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
+import { AuditLog } from "../../gen/kubegate/v1/audit_pb.ts";
 import { ClusterRegistry } from "../../gen/kubegate/v1/cluster_pb.ts";
 import { AccessGrants } from "../../gen/kubegate/v1/grant_pb.ts";
 import { IdentityService } from "../../gen/kubegate/v1/identity_pb.ts";
@@ -11,6 +12,7 @@ export const identity = createClient(IdentityService, transport);
 export const clusters = createClient(ClusterRegistry, transport);
 export const grants = createClient(AccessGrants, transport);
 export const tokens = createClient(TokenService, transport);
+export const audit = createClient(AuditLog, transport);
 
 /** Who is logged in, as WhoAmI says. */
 export interface Me {

@@ -10,6 +10,7 @@ import { identity, type Me } from "./api.ts";
 import { button, el, message, show } from "./dom.ts";
 import { finishOidcLogin, startOidcLogin } from "./oidc.ts";
 import { accessPage } from "./pages/access.ts";
+import { auditPage } from "./pages/audit.ts";
 import { clustersPage, registerPage } from "./pages/clusters.ts";
 import { grantsPage } from "./pages/grants.ts";
 import { keysPage } from "./pages/keys.ts";
@@ -32,6 +33,7 @@ const ROUTES: Route[] = [
   { path: "grants", title: "Grants", admin: true, listed: true, render: () => grantsPage() },
   { path: "keys", title: "API keys", admin: true, listed: true, render: () => keysPage() },
   { path: "register", title: "Register a cluster", admin: true, listed: false, render: () => registerPage() },
+  { path: "audit", title: "Recent activity", admin: true, listed: false, render: (_me, cluster) => auditPage(cluster) },
 ];
 
 async function loginPage(problem?: string): Promise<void> {

@@ -183,6 +183,18 @@ describe.runIf(chromiumPresent())("the console: register, grant, kubeconfig, rev
 
     // The admin revokes; the page shows REVOKED with the reason; alice's kubectl is refused.
     await logIn(page, adminKey);
+    // The cluster's recent activity: alice's refused create, her counted reads, the grants.
+    await page.getByRole("link", { name: "payments", exact: true }).click();
+    await page.getByRole("heading", { name: "Recent activity on payments" }).waitFor();
+    const refusedCreate = page.locator('tr[data-kind="request"]:has(td:text-is("403"))');
+    await expect.poll(async () => {
+      await page.reload();
+      return refusedCreate.count();
+    }, { timeout: 15_000 }).toBeGreaterThan(0);
+    expect(await refusedCreate.first().locator("td").nth(1).textContent()).toMatch(/^create configmaps default.*read-only/);
+    expect(await refusedCreate.first().locator("td").first().textContent()).toMatch(/alice/);
+    expect(await page.locator('tr[data-kind="grant.create"]').count()).toBe(2);
+    await record(page, "09-audit");
     await go(page, "Grants");
     await page.getByRole("button", { name: `Revoke ${grantId}` }).click();
     const dialog = page.getByRole("dialog");
@@ -192,13 +204,13 @@ describe.runIf(chromiumPresent())("the console: register, grant, kubeconfig, rev
     await expect.poll(() => dialog.count()).toBe(0);
     expect(await page.locator(`tr[data-grant="${grantId}"] td.state`).textContent()).toMatch(/^APPLIED/);
     await page.getByRole("button", { name: `Revoke ${grantId}` }).click();
-    await record(page, "09-revoke-dialog");
+    await record(page, "10-revoke-dialog");
     await page.getByLabel("Reason (optional)").fill("offboarded");
     await page.getByRole("button", { name: "Revoke", exact: true }).click();
     await expect.poll(() => page.locator(`tr[data-grant="${grantId}"] td.state`).textContent()).toMatch(/^REVOKED/);
     expect(await page.locator(`tr[data-grant="${grantId}"] td.state small`).textContent()).toContain("offboarded");
     expect(await page.getByRole("button", { name: `Revoke ${grantId}` }).count()).toBe(0);
-    await record(page, "10-revoked");
+    await record(page, "11-revoked");
     await expect.poll(async () => (await run(KUBECTL, ["get", "pods", "-n", "default"], env)).code, { timeout: 10_000 }).not.toBe(0);
 
     expect(problems.filter((p) => !LOGGED_OUT.test(p))).toEqual([]);
@@ -214,8 +226,9 @@ describe.runIf(chromiumPresent())("the console: register, grant, kubeconfig, rev
       "06-grant-failed.png",
       "07-grants.png",
       "08-my-access.png",
-      "09-revoke-dialog.png",
-      "10-revoked.png",
+      "09-audit.png",
+      "10-revoke-dialog.png",
+      "11-revoked.png",
     ]);
     for (const s of shots) expect((await readFile(s)).subarray(1, 4).toString()).toBe("PNG");
     expect(a11y).toEqual(Object.fromEntries(Object.keys(a11y).map((k) => [k, []])));
