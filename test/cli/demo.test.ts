@@ -4,6 +4,9 @@
  * no context, no process and no data directory behind.
  */
 import { readFile, stat } from "node:fs/promises";
+import https from "node:https";
+import { ClusterPhase } from "../../gen/kubegate/v1/cluster_pb.ts";
+import { createKubegateClients } from "../../src/client/clients.ts";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { cliUser, type CliUser } from "../support/cli.ts";
 import { KUBEGATE_BIN } from "../support/kubegate-process.ts";
@@ -38,6 +41,28 @@ it("is ready within a minute and says what it is and what to try", async () => {
   expect(out).toContain("kubectl --context kubegate-demo logs -f hello");
   // The person's own login is not touched: the demo's session lives in its own directory.
   await expect(readFile(`${user.home}/.config/kubegate/session.json`)).rejects.toThrow();
+});
+
+it("shows the demo cluster in the web console: the printed URL serves it, the printed key logs in, the cluster is READY and labelled", async () => {
+  const out = demo.lines.join("\n");
+  const url = /^Web console: (https:\/\/127\.0\.0\.1:\d+)\/console\/ /m.exec(out)?.[1];
+  const key = /^ {2}(kgk_\S+) \)$/m.exec(out)?.[1];
+  expect(url).toBeDefined();
+  expect(key).toBeDefined();
+  // The demo's CA is in its context, as the browser would be told to trust it.
+  const caPem = Buffer.from(/certificate-authority-data: (\S+)/.exec(await readFile(user.kubeconfig, "utf8"))![1]!, "base64").toString("utf8");
+  const page = await new Promise<{ status: number; type: string }>((resolve, reject) => {
+    https.get(`${url}/console/`, { ca: caPem }, (res) => {
+      res.resume();
+      resolve({ status: res.statusCode ?? 0, type: String(res.headers["content-type"]) });
+    }).once("error", reject);
+  });
+  expect(page).toEqual({ status: 200, type: "text/html; charset=utf-8" });
+  const clients = createKubegateClients({ baseUrl: url!, caPem, credential: key! });
+  await expect.poll(async () => (await clients.clusters.getCluster({ name: "demo" })).cluster?.status?.phase, { timeout: 20_000 }).toBe(ClusterPhase.READY);
+  const cluster = (await clients.clusters.getCluster({ name: "demo" })).cluster!;
+  expect(cluster.labels["kubegate.dev/demo"]).toBe("true");
+  expect(cluster.status?.kubernetesVersion).toMatch(/^v1\./);
 });
 
 it("answers kubectl get, -w, logs -f and exec through kubegate", async () => {
