@@ -4,19 +4,18 @@ import { SubjectKind, type Grant } from "../../../gen/kubegate/v1/grant_pb.ts";
 import { KubeconfigMode } from "../../../gen/kubegate/v1/token_pb.ts";
 import { grants, tokens, type Me } from "../api.ts";
 import { button, copyable, download, el, field, message, select, show, table, when } from "../dom.ts";
-import { GRANT_STATES, isActive, roleName, stateCell, subjectText } from "./shared.ts";
+import { everyPage, GRANT_STATES, isActive, roleName, stateCell, subjectText } from "./shared.ts";
 
 /** The caller's own grants: an admin lists everyone's, so theirs are asked for by subject. */
 async function myGrants(me: Me): Promise<Grant[]> {
   const subjects = me.admin ? [{ kind: SubjectKind.USER, name: me.subject }, ...me.groups.map((name) => ({ kind: SubjectKind.GROUP, name }))] : [undefined];
   const seen = new Map<string, Grant>();
   for (const subject of subjects) {
-    let pageToken = "";
-    do {
+    const list = await everyPage(async (pageToken) => {
       const page = await grants.listGrants({ ...(subject === undefined ? {} : { subject }), pageSize: 500, pageToken });
-      for (const g of page.grants) seen.set(g.id, g);
-      pageToken = page.nextPageToken;
-    } while (pageToken !== "");
+      return { items: page.grants, next: page.nextPageToken };
+    });
+    for (const g of list) seen.set(g.id, g);
   }
   return [...seen.values()].sort((a, b) => a.cluster.localeCompare(b.cluster) || a.id.localeCompare(b.id));
 }

@@ -3,18 +3,13 @@ import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { GrantState, Role, SubjectKind, type Grant } from "../../../gen/kubegate/v1/grant_pb.ts";
 import { grants } from "../api.ts";
 import { button, confirmAction, el, field, form, input, select, show, table, when, words } from "../dom.ts";
-import { allClusters, GRANT_STATES, isActive, LIFETIMES, roleName, ROLES, stateCell, subjectText } from "./shared.ts";
+import { allClusters, everyPage, GRANT_STATES, isActive, LIFETIMES, roleName, ROLES, stateCell, subjectText } from "./shared.ts";
 
-async function allGrants(): Promise<Grant[]> {
-  const out: Grant[] = [];
-  let pageToken = "";
-  do {
+const allGrants = (): Promise<Grant[]> =>
+  everyPage(async (pageToken) => {
     const page = await grants.listGrants({ pageSize: 500, pageToken });
-    out.push(...page.grants);
-    pageToken = page.nextPageToken;
-  } while (pageToken !== "");
-  return out;
-}
+    return { items: page.grants, next: page.nextPageToken };
+  });
 
 function row(g: Grant, reload: () => void): HTMLTableRowElement {
   const revoke = isActive(g)

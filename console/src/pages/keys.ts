@@ -3,18 +3,13 @@ import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import type { ApiKey } from "../../../gen/kubegate/v1/identity_pb.ts";
 import { identity } from "../api.ts";
 import { button, confirmAction, copyable, el, field, form, input, select, show, table, when, words } from "../dom.ts";
-import { LIFETIMES } from "./shared.ts";
+import { everyPage, LIFETIMES } from "./shared.ts";
 
-async function allKeys(): Promise<ApiKey[]> {
-  const out: ApiKey[] = [];
-  let pageToken = "";
-  do {
+const allKeys = (): Promise<ApiKey[]> =>
+  everyPage(async (pageToken) => {
     const page = await identity.listApiKeys({ pageSize: 500, pageToken });
-    out.push(...page.apiKeys);
-    pageToken = page.nextPageToken;
-  } while (pageToken !== "");
-  return out;
-}
+    return { items: page.apiKeys, next: page.nextPageToken };
+  });
 
 function row(k: ApiKey, reload: () => void): HTMLTableRowElement {
   return el(

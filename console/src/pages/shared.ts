@@ -39,17 +39,24 @@ export const identityText = (c: Cluster): string => (c.identityMode === Identity
 
 export const isDemo = (c: Cluster): boolean => c.labels["kubegate.dev/demo"] === "true";
 
-/** Every cluster the caller may see, across pages. */
-export async function allClusters(): Promise<Cluster[]> {
-  const out: Cluster[] = [];
+/** Every item of a paged list call, following next_page_token to the end. */
+export async function everyPage<T>(list: (pageToken: string) => Promise<{ items: T[]; next: string }>): Promise<T[]> {
+  const out: T[] = [];
   let pageToken = "";
   do {
-    const page = await clusters.listClusters({ pageSize: 500, pageToken });
-    out.push(...page.clusters);
-    pageToken = page.nextPageToken;
+    const page = await list(pageToken);
+    out.push(...page.items);
+    pageToken = page.next;
   } while (pageToken !== "");
   return out;
 }
+
+/** Every cluster the caller may see. */
+export const allClusters = (): Promise<Cluster[]> =>
+  everyPage(async (pageToken) => {
+    const page = await clusters.listClusters({ pageSize: 500, pageToken });
+    return { items: page.clusters, next: page.nextPageToken };
+  });
 
 /** A state word in a cell styled by its meaning, with the reason as its description. */
 export function stateCell(word: string, why: string): HTMLTableCellElement {
