@@ -8,6 +8,7 @@ import https from "node:https";
 import { ClusterPhase } from "../../gen/kubegate/v1/cluster_pb.ts";
 import { createKubegateClients } from "../../src/client/clients.ts";
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { chromiumPresent, startBrowser } from "../console/support.ts";
 import { cliUser, type CliUser } from "../support/cli.ts";
 import { KUBEGATE_BIN } from "../support/kubegate-process.ts";
 import { KUBECTL, clientEnv, run, stream, type Streaming } from "../support/programs.ts";
@@ -63,6 +64,23 @@ it("shows the demo cluster in the web console: the printed URL serves it, the pr
   const cluster = (await clients.clusters.getCluster({ name: "demo" })).cluster!;
   expect(cluster.labels["kubegate.dev/demo"]).toBe("true");
   expect(cluster.status?.kubernetesVersion).toMatch(/^v1\./);
+
+  // And in the browser, as a newcomer sees it.
+  if (!chromiumPresent()) return;
+  const chrome = await startBrowser();
+  try {
+    const { page } = await chrome.page();
+    await page.goto(`${url}/console/`);
+    await page.getByLabel("API key").fill(key!);
+    await page.keyboard.press("Enter");
+    const row = page.locator('tr[data-cluster="demo"]');
+    await row.waitFor();
+    expect(await row.locator("th .badge").textContent()).toBe("demo");
+    expect(await row.locator("td").first().textContent()).toBe("READY");
+    expect(await row.locator("td").nth(1).textContent()).toBe(cluster.status?.kubernetesVersion);
+  } finally {
+    await chrome.close();
+  }
 });
 
 it("answers kubectl get, -w, logs -f and exec through kubegate", async () => {
