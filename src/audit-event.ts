@@ -62,6 +62,33 @@ export interface AuditEvent {
   source: string;
 }
 
+/** An event of `kind` with nothing else said yet: each recorder sets the fields it knows on top. */
+export function blankAuditEvent(id: string, at: Date, kind: AuditKind): AuditEvent {
+  return {
+    id,
+    at,
+    firstAt: at,
+    cluster: "",
+    kind,
+    actor: "",
+    verb: "",
+    apiGroup: "",
+    resource: "",
+    namespace: "",
+    name: "",
+    status: 0,
+    message: "",
+    grantId: "",
+    targetSubject: "",
+    count: 1,
+    requestId: "",
+    durationMs: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    source: "",
+  };
+}
+
 /** Longest value of each text field; the data plane cuts to these, the control plane refuses longer. */
 export const AUDIT_LIMITS = {
   id: 64,

@@ -4,7 +4,7 @@
  * the complete record; a failed store write is logged and never fails the caller's RPC.
  */
 import { randomBytes } from "node:crypto";
-import { AUDIT_LIMITS, CONTROL_PLANE_SOURCE, type AuditEvent, type CONTROL_PLANE_AUDIT_KINDS } from "../audit-event.ts";
+import { AUDIT_LIMITS, blankAuditEvent, CONTROL_PLANE_SOURCE, type AuditEvent, type CONTROL_PLANE_AUDIT_KINDS } from "../audit-event.ts";
 import type { ControlDeps } from "./deps.ts";
 
 /**
@@ -39,26 +39,12 @@ export function controlEvent(fields: AuditFields, msg: string, at: Date): AuditE
     return text === undefined ? [] : [`${k}=${text}`];
   });
   return {
-    id: `ev-${randomBytes(9).toString("base64url")}`,
-    at,
-    firstAt: at,
+    ...blankAuditEvent(`ev-${randomBytes(9).toString("base64url")}`, at, kind),
     cluster: cluster ?? "",
-    kind,
     actor: (by ?? subject ?? "").slice(0, AUDIT_LIMITS.actor),
-    verb: "",
-    apiGroup: "",
-    resource: "",
-    namespace: "",
-    name: "",
-    status: 0,
     message: (details.length === 0 ? msg : `${msg}: ${details.join(" ")}`).slice(0, AUDIT_LIMITS.message),
     grantId: grant ?? "",
     targetSubject: by === undefined ? "" : (subject ?? "").slice(0, AUDIT_LIMITS.targetSubject),
-    count: 1,
-    requestId: "",
-    durationMs: 0,
-    bytesIn: 0,
-    bytesOut: 0,
     source: CONTROL_PLANE_SOURCE,
   };
 }

@@ -10,7 +10,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { AUDIT_LIMITS, type AuditEvent, type AuditSink, type AuditedRequest, type AuditedSession } from "../audit-event.ts";
+import { AUDIT_LIMITS, blankAuditEvent, type AuditEvent, type AuditSink, type AuditedRequest, type AuditedSession } from "../audit-event.ts";
 import type { Logger } from "../log.ts";
 
 export interface AuditReporterOptions {
@@ -101,27 +101,16 @@ export function createAuditReporter(opts: AuditReporterOptions): AuditReporter {
   const event = (at: number, firstAt: number, cluster: string, r: Pick<AuditedRequest, "facts" | "requestId">): AuditEvent => {
     const info = r.facts.info;
     return {
-      id: `${idPrefix}${(seq++).toString(36)}`,
-      at: new Date(at),
+      ...blankAuditEvent(`${idPrefix}${(seq++).toString(36)}`, new Date(at), "request"),
       firstAt: new Date(firstAt),
       cluster,
-      kind: "request",
       actor: cut(r.facts.claims?.sub, AUDIT_LIMITS.actor),
       verb: cut(info?.verb, AUDIT_LIMITS.verb),
       apiGroup: cut(info?.apiGroup, AUDIT_LIMITS.apiGroup),
       resource: cut(resourceOf(info), AUDIT_LIMITS.resource),
       namespace: cut(info?.namespace, AUDIT_LIMITS.namespace),
       name: cut(nameOf(info), AUDIT_LIMITS.name),
-      status: 0,
-      message: "",
-      grantId: "",
-      targetSubject: "",
-      count: 1,
       requestId: cut(r.requestId, AUDIT_LIMITS.requestId),
-      durationMs: 0,
-      bytesIn: 0,
-      bytesOut: 0,
-      source: "",
     };
   };
 
