@@ -6,7 +6,6 @@
 import { readFile } from "node:fs/promises";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
-
 import { parseDuration } from "../config/duration.ts";
 import { CliError, usageError } from "./cli-error.ts";
 import { clientsFor } from "./connect.ts";
