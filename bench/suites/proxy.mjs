@@ -13,6 +13,7 @@ import { startGoProxy } from "../lib/go-proxy.mjs";
 import { runH2load } from "../lib/h2load.mjs";
 import { runOpenLoop } from "../lib/open-loop.mjs";
 import { startKubectlProxy } from "../lib/kubectl-proxy.mjs";
+import { startNodeFloor } from "../lib/node-floor.mjs";
 import { proxyServer, startNginx, staticServer } from "../lib/nginx.mjs";
 import { freePort } from "../lib/ports.mjs";
 import { childPids, cpuSeconds } from "../lib/proc.mjs";
@@ -123,6 +124,8 @@ export default {
     ctx.defer(kubectlProxy.stop);
     const goProxy = await startGoProxy({ dir, tls, upstreamUrl, upstreamCaFile: tls.caFile, token: "bench-any-token", log: ctx.log });
     ctx.defer(goProxy.stop);
+    const nodeFloor = await startNodeFloor({ dir, mode: "proxy", tls, upstreamUrl, upstreamCaFile: tls.caFile, token: "bench-any-token", log: ctx.log });
+    ctx.defer(nodeFloor.stop);
 
     const proxies = {
       direct: { pid: () => upstream.cpuSeconds(), note: "nginx (upstream)" },
@@ -132,6 +135,7 @@ export default {
       "kubegate, h2load pinned": { pid: () => cpuSeconds(gw.pid), note: "kubegate serve; h2load on CPU 1 (taskset)" },
       "kubegate 2 workers, h2load pinned": { pid: () => gw2Pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0), note: "kubegate serve --data-workers 2; h2load on CPU 1 (taskset)" },
       "go ReverseProxy": { pid: () => cpuSeconds(goProxy.pid), note: "bench/peers/go-proxy" },
+      "node floor": { pid: () => cpuSeconds(nodeFloor.pid), note: "bench/peers/node-floor (proxy)" },
       "nginx proxy_pass": { pid: () => nginxProxy.cpuSeconds(), note: "nginx (proxy)" },
     };
     const targets = [
@@ -147,6 +151,9 @@ export default {
       { via: "kubectl proxy", proto: "h1", url: `${kubectlProxy.url}${CONFIGMAP_PATH}` },
       { via: "go ReverseProxy", proto: "h2", url: `${goProxy.url}${CONFIGMAP_PATH}` },
       { via: "go ReverseProxy", proto: "h1", url: `${goProxy.url}${CONFIGMAP_PATH}` },
+      // What Node costs with none of kubegate's work: the floor under the per-core targets.
+      { via: "node floor", proto: "h2", url: `${nodeFloor.url}${CONFIGMAP_PATH}` },
+      { via: "node floor", proto: "h1", url: `${nodeFloor.url}${CONFIGMAP_PATH}` },
       { via: "nginx proxy_pass", proto: "h2", url: `https://127.0.0.1:${proxyPort}${CONFIGMAP_PATH}` },
       { via: "nginx proxy_pass", proto: "h1", url: `https://127.0.0.1:${proxyPort}${CONFIGMAP_PATH}` },
     ];
@@ -198,6 +205,12 @@ export default {
       const ratio = perCore(`kubegate ${proto}`) / perCore(`go ReverseProxy ${proto}`);
       return `${proto === "h2" ? "HTTP/2" : "HTTP/1.1"} ${ratio.toFixed(2)}× (target ≥ ${target}: ${ratio >= target ? "met" : "NOT met"})`;
     };
+    const floorVerdict = ["h2", "h1"]
+      .map((proto) => {
+        const floor = perCore(`node floor ${proto}`);
+        return `${proto === "h2" ? "HTTP/2" : "HTTP/1.1"}: the floor ${(floor / perCore(`go ReverseProxy ${proto}`)).toFixed(2)}× Go, kubegate ${(perCore(`kubegate ${proto}`) / floor).toFixed(2)}× the floor`;
+      })
+      .join("; ");
     const pinnedRatio = best.get("kubegate 2 workers, h2load pinned h2")["req/s"] / best.get("kubegate, h2load pinned h2")["req/s"];
 
     // Latency at a light load: 100 requests a second, open loop, direct and through kubegate.
@@ -241,6 +254,7 @@ export default {
         "x_kubectl_proxy: req/s over kubectl proxy's (HTTP/1.1, its only mode); x_nginx_proxy: over nginx proxy_pass on the same protocol; x_go_per_core: requests per proxy CPU-second over the Go peer's, same protocol.",
         "go ReverseProxy: bench/peers/go-proxy (Go 1.23 from bookworm-backports), TLS with h2 and http/1.1 in front, the bearer token set, a keep-alive TLS pool (HTTP/2 when the upstream offers it) behind; GOMAXPROCS is Go's default (every core).",
         `Target kubegate (one process) per core vs the Go peer: ${goTarget("h2", 1.0)}, ${goTarget("h1", 0.8)}.`,
+        `node floor: bench/peers/node-floor, a bare node:http2 proxy (allowHTTP1, one pooled HTTP/2 session, token set, headers copied, body piped; no token check, authorization, impersonation or audit), per core: ${floorVerdict}.`,
         "proxy_cpu_%: the proxy process (all threads; nginx: master + worker) during the measured run, % of one core; upstream_cpu_%: the upstream nginx.",
         "kubegate 2 workers: the same with --data-workers 2 (two data-plane processes sharing the port; CPU is all three processes).",
         `h2load pinned: h2load under taskset -c 1, kubegate and nginx unpinned. Target --data-workers 2 ≥ 1.6× one worker's req/s: ${pinnedRatio.toFixed(2)}× (${pinnedRatio >= 1.6 ? "met" : "NOT met"}).`,

@@ -1,0 +1,82 @@
+/**
+ * The Node floor: what a proxy costs in this runtime before it does any of kubegate's work.
+ * Two modes, both TLS on both sides, on 127.0.0.1 port 0, printing `listening on <url>`:
+ *
+ * - `proxy`: node:http2 secure server with allowHTTP1 (as kubegate's data plane), every
+ *   request a stream on one pooled HTTP/2 session to the upstream, the client's
+ *   Authorization replaced by a bearer token, the upstream's response headers copied, the
+ *   body piped. No token check, no authorization, no impersonation, no audit line.
+ * - `splice`: a TLS server whose every connection is a TLS connection to the upstream,
+ *   bytes piped both ways (HTTP/1.1 only): decrypt and encrypt, no HTTP at all, the least
+ *   any TLS-terminating proxy written in Node can do per byte.
+ *
+ * Usage: node main.mjs --mode proxy|splice --cert F --key F --upstream https://host:port --upstream-ca F [--token-file F]
+ */
+import http2 from "node:http2";
+import { readFileSync } from "node:fs";
+import tls from "node:tls";
+import { parseArgs } from "node:util";
+
+const { values: args } = parseArgs({
+  options: {
+    mode: { type: "string", default: "proxy" },
+    cert: { type: "string" },
+    key: { type: "string" },
+    upstream: { type: "string" },
+    "upstream-ca": { type: "string" },
+    "token-file": { type: "string" },
+  },
+});
+for (const name of ["cert", "key", "upstream", "upstream-ca"]) if (args[name] === undefined) throw new Error(`--${name} is required`);
+const serving = { cert: readFileSync(args.cert), key: readFileSync(args.key) };
+const upstream = new URL(args.upstream);
+const upstreamCa = readFileSync(args["upstream-ca"]);
+const token = args["token-file"] === undefined ? "" : readFileSync(args["token-file"], "utf8").trim();
+
+/** Response headers an HTTP/2 stream carries that are not the body's own. */
+const DROP = new Set([":status", "connection", "keep-alive", "transfer-encoding", "upgrade", "proxy-connection"]);
+
+function proxyServer() {
+  let session;
+  const pooled = () => {
+    if (session === undefined || session.closed || session.destroyed) {
+      session = http2.connect(upstream.origin, { ca: upstreamCa });
+      session.on("error", () => {});
+    }
+    return session;
+  };
+  const server = http2.createSecureServer({ ...serving, allowHTTP1: true });
+  server.on("request", (req, res) => {
+    const headers = { ":method": req.method, ":path": req.url, ":authority": upstream.host, authorization: `Bearer ${token}` };
+    const stream = pooled().request(headers, { endStream: req.method === "GET" || req.method === "HEAD" });
+    stream.on("response", (h) => {
+      const out = {};
+      for (const [k, v] of Object.entries(h)) if (!DROP.has(k)) out[k] = v;
+      res.writeHead(Number(h[":status"]), out);
+      stream.pipe(res);
+    });
+    stream.on("error", () => res.destroy());
+    if (req.method !== "GET" && req.method !== "HEAD") req.pipe(stream);
+  });
+  return server;
+}
+
+function spliceServer() {
+  return tls.createServer({ ...serving, ALPNProtocols: ["http/1.1"] }, (client) => {
+    const member = tls.connect({ host: upstream.hostname, port: Number(upstream.port), ca: upstreamCa, ALPNProtocols: ["http/1.1"] });
+    client.pipe(member);
+    member.pipe(client);
+    const end = () => {
+      client.destroy();
+      member.destroy();
+    };
+    client.on("error", end);
+    member.on("error", end);
+    client.on("close", end);
+    member.on("close", end);
+  });
+}
+
+const server = args.mode === "splice" ? spliceServer() : proxyServer();
+server.listen(0, "127.0.0.1", () => process.stdout.write(`listening on https://127.0.0.1:${server.address().port}\n`));
+for (const signal of ["SIGTERM", "SIGINT"]) process.on(signal, () => process.exit(0));
