@@ -7,13 +7,16 @@
  * an etcd read), so this is the ratio a user sees. Load from h2load; exact p50/p99.
  */
 import { randomUUID } from "node:crypto";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { clusterRoleBinding } from "../lib/fake-apiserver.mjs";
 import { createUser, httpsRequest, registerDirect, startGateway, waitForRoute } from "../lib/gateway.mjs";
 import { runH2load } from "../lib/h2load.mjs";
 import { startKubectlProxy } from "../lib/kubectl-proxy.mjs";
 import { startRealApiserver } from "../lib/kube-apiserver.mjs";
+import { startNodeFloor } from "../lib/node-floor.mjs";
 import { childPids, cpuSeconds } from "../lib/proc.mjs";
+import { writeServingCert } from "../lib/tls-files.mjs";
 
 const CLUSTER = "real";
 const USER = "bench-user";
@@ -87,6 +90,19 @@ export default {
     const seenDirect = await whoAmI(kas.url, kas.caPem, direct);
     if (seenViaKubegate !== seenDirect) throw new Error(`the apiserver sees another identity direct (${seenDirect}) than through kubegate (${seenViaKubegate})`);
 
+    // The Node floor (bench/peers/node-floor): a bare node:http2 proxy with none of
+    // kubegate's work, passing on the same impersonation headers with the gateway's token.
+    const tls = await writeServingCert(dir);
+    const kasCaFile = join(dir, "apiserver-ca.crt");
+    await writeFile(kasCaFile, kas.caPem);
+    const nodeFloor = await startNodeFloor({ dir, mode: "proxy", tls, upstreamUrl: kas.url, upstreamCaFile: kasCaFile, token: kas.gatewayToken, log: ctx.log });
+    ctx.defer(nodeFloor.stop);
+    const { authorization: _gatewayToken, ...floorHeaders } = direct;
+    const viaFloor = await httpsRequest(`${nodeFloor.url}${OBJECT_PATH}`, { caPem: tls.caPem, headers: floorHeaders });
+    if (viaFloor.status !== 200 || viaFloor.body !== viaKubegate.body) throw new Error(`node floor GET: ${viaFloor.status}, not kubegate's body: ${viaFloor.body.slice(0, 300)}`);
+    const seenViaFloor = await whoAmI(nodeFloor.url, tls.caPem, floorHeaders);
+    if (seenViaFloor !== seenDirect) throw new Error(`the apiserver sees another identity through the node floor (${seenViaFloor}) than direct (${seenDirect})`);
+
     const kubectlProxy = await startKubectlProxy({ kubeconfig: await kas.kubeconfig("kubectl-proxy"), stderrFile: join(dir, "kubectl-proxy.log"), log: ctx.log });
     ctx.defer(kubectlProxy.stop);
 
@@ -94,6 +110,7 @@ export default {
       direct: undefined,
       kubegate: () => gwPids.reduce((sum, pid) => sum + cpuSeconds(pid), 0),
       "kubectl proxy": () => cpuSeconds(kubectlProxy.pid),
+      "node floor": () => cpuSeconds(nodeFloor.pid),
     };
     const kubegateUrl = `${gw.dataUrl}/clusters/${CLUSTER}${OBJECT_PATH}`;
     let targets = [
@@ -102,6 +119,8 @@ export default {
       { via: "direct", proto: "h1", url: `${kas.url}${OBJECT_PATH}`, headers: direct },
       { via: "kubegate", proto: "h1", url: kubegateUrl, headers: { authorization: `Bearer ${token}` } },
       { via: "kubectl proxy", proto: "h1", url: `${kubectlProxy.url}${OBJECT_PATH}` },
+      { via: "node floor", proto: "h2", url: `${nodeFloor.url}${OBJECT_PATH}`, headers: floorHeaders },
+      { via: "node floor", proto: "h1", url: `${nodeFloor.url}${OBJECT_PATH}`, headers: floorHeaders },
     ];
     if (PROFILE_DIR) targets = targets.filter((t) => t.via === "kubegate" && t.proto === "h2");
 
@@ -152,6 +171,7 @@ export default {
       `direct: the gateway's bearer token + Impersonate-User ${PREFIX}${USER}${direct["impersonate-group"] ? `, Impersonate-Group ${direct["impersonate-group"].join(", ")}` : ""}, Impersonate-Extra-kubegate.dev%2Fgrant and %2Ftoken-id, Audit-ID — ` +
         `what kubegate sends; SelfSubjectReview gave the same user, groups and extra both ways: ${seenDirect}. The apiserver's APF classifies both as that user (global-default).`,
       "kubectl proxy: plain HTTP/1.1 on 127.0.0.1, the admin's client certificate (system:masters: no impersonation, APF exempt), HTTP/2 to the apiserver: a reference, not the same work for the apiserver.",
+      "node floor: bench/peers/node-floor, a bare node:http2 proxy (one pooled HTTP/2 session, the client's headers passed on with the gateway's token; no token check, authorization or audit): what Node costs before any of kubegate's work, with the same identity for the apiserver.",
       "proxy_*: the proxy's own process(es) during the measured run (kubegate serve; kubectl proxy), all threads; apiserver_* and etcd_*: those processes, for the same requests (they share the 2 cores).",
     ];
     if (PROFILE_DIR) {
@@ -161,8 +181,11 @@ export default {
     for (const proto of ["HTTP/2", "HTTP/1.1"]) {
       const k = rows.find((r) => r.via === "kubegate" && r.proto === proto);
       const d = rows.find((r) => r.via === "direct" && r.proto === proto);
+      const f = rows.find((r) => r.via === "node floor" && r.proto === proto);
       k.x_direct = k["req/s"] / d["req/s"];
       d.x_direct = 1;
+      f.x_direct = f["req/s"] / d["req/s"];
+      notes.push(`The Node floor, ${proto}: ${f.x_direct.toFixed(2)}× direct at ${Math.round(f["proxy_µs/req"])} µs of proxy CPU per request (kubegate ${Math.round(k["proxy_µs/req"])} µs).`);
       notes.push(`Target kubegate ≥ ${TARGET_RATIO}× direct with the same identity, ${proto}: ${k.x_direct.toFixed(2)}× (${Math.round(k["req/s"])} vs ${Math.round(d["req/s"])} req/s) — ${verdict(k.x_direct)}.`);
     }
     const kubectlRow = rows.find((r) => r.via === "kubectl proxy");

@@ -3,9 +3,9 @@
  * Two modes, both TLS on both sides, on 127.0.0.1 port 0, printing `listening on <url>`:
  *
  * - `proxy`: node:http2 secure server with allowHTTP1 (as kubegate's data plane), every
- *   request a stream on one pooled HTTP/2 session to the upstream, the client's
- *   Authorization replaced by a bearer token, the upstream's response headers copied, the
- *   body piped. No token check, no authorization, no impersonation, no audit line.
+ *   request a stream on one pooled HTTP/2 session to the upstream, the client's headers
+ *   passed on with its Authorization replaced by a bearer token, the upstream's response
+ *   headers copied, the body piped. No token check, no authorization, no impersonation, no audit line.
  * - `splice`: a TLS server whose every connection is a TLS connection to the upstream,
  *   bytes piped both ways (HTTP/1.1 only): decrypt and encrypt, no HTTP at all, the least
  *   any TLS-terminating proxy written in Node can do per byte.
@@ -33,8 +33,8 @@ const upstream = new URL(args.upstream);
 const upstreamCa = readFileSync(args["upstream-ca"]);
 const token = args["token-file"] === undefined ? "" : readFileSync(args["token-file"], "utf8").trim();
 
-/** Response headers an HTTP/2 stream carries that are not the body's own. */
-const DROP = new Set([":status", "connection", "keep-alive", "transfer-encoding", "upgrade", "proxy-connection"]);
+/** Hop-by-hop headers (and the ones this proxy sets itself), dropped both ways. */
+const HOP = new Set(["connection", "keep-alive", "transfer-encoding", "upgrade", "proxy-connection", "te", "host", "authorization"]);
 
 function proxyServer() {
   let session;
@@ -48,10 +48,11 @@ function proxyServer() {
   const server = http2.createSecureServer({ ...serving, allowHTTP1: true });
   server.on("request", (req, res) => {
     const headers = { ":method": req.method, ":path": req.url, ":authority": upstream.host, authorization: `Bearer ${token}` };
+    for (const [k, v] of Object.entries(req.headers)) if (k[0] !== ":" && !HOP.has(k)) headers[k] = v;
     const stream = pooled().request(headers, { endStream: req.method === "GET" || req.method === "HEAD" });
     stream.on("response", (h) => {
       const out = {};
-      for (const [k, v] of Object.entries(h)) if (!DROP.has(k)) out[k] = v;
+      for (const [k, v] of Object.entries(h)) if (k[0] !== ":" && !HOP.has(k)) out[k] = v;
       res.writeHead(Number(h[":status"]), out);
       stream.pipe(res);
     });
