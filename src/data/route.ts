@@ -107,18 +107,24 @@ export function parseRoute(rawTarget: string): Route {
   if (!rawPath.startsWith(ROUTE_PREFIX)) return { ok: false, status: 404, message: NOT_FOUND };
 
   if (rawPath.includes("\\")) return bad("path must not contain a backslash");
-  if (MALFORMED_ESCAPE.test(rawPath)) return bad("path has a malformed percent-escape ('%' must be followed by two hex digits)");
-  for (const [pattern, message] of FORBIDDEN_ESCAPES) if (pattern.test(rawPath)) return bad(message);
+  // Without a '%' nothing is encoded: the printable-ASCII check above has said all there is.
+  const escaped = rawPath.includes("%");
+  if (escaped) {
+    if (MALFORMED_ESCAPE.test(rawPath)) return bad("path has a malformed percent-escape ('%' must be followed by two hex digits)");
+    for (const [pattern, message] of FORBIDDEN_ESCAPES) if (pattern.test(rawPath)) return bad(message);
+  }
 
   // rawPath starts with "/clusters/", so segments[0] is "clusters" and segments[1] the cluster.
   const segments = rawPath.slice(1).split("/");
   const last = segments.length - 1;
-  for (const [i, segment] of segments.entries()) {
+  for (let i = 0; i <= last; i++) {
+    const segment = segments[i]!;
     if (segment === "" && !(i === last && i > 1)) {
       if (i === 1) return bad(`missing cluster name: use ${ROUTE_PREFIX}<cluster>/<kubernetes path>`);
       return bad("path must not contain empty segments ('//')");
     }
     if (segment === "." || segment === "..") return bad("path must not contain '.' or '..' segments");
+    if (!escaped) continue;
     const decoded = percentDecodePath(segment);
     if (decoded === null) return bad("path must be valid UTF-8 once percent-decoded");
     if (CONTROL.test(decoded)) return bad("path must not contain encoded control characters");
