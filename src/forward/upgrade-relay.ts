@@ -3,7 +3,7 @@
  * agent's): writing an HTTP/1.1 status line with headers on a raw socket, and splicing
  * the client's socket to the upstream's once both sides have switched protocols.
  */
-import type { Duplex } from "node:stream";
+import type { Duplex, Readable } from "node:stream";
 
 /** An HTTP/1.1 response head for a raw socket. */
 export function headerBlock(statusLine: string, headers: Record<string, string | string[] | undefined>): string {
@@ -23,7 +23,8 @@ const FLUSH_MS = 5_000;
  * head go first, then both directions flow until either side closes, and then both end.
  * A side that ends cleanly (exec finished) lets the other deliver what is still queued
  * for it before closing; one that fails or is destroyed (a cut) takes the other down at
- * once. `onEnd` runs once.
+ * once. Once both directions have ended and been flushed the relay ends at once. `onEnd`
+ * runs once.
  */
 export function splice(client: Duplex, upstream: Duplex, opts: { clientHead: Buffer; upstreamHead: Buffer; onEnd?: () => void }): void {
   if (opts.upstreamHead.length > 0) client.write(opts.upstreamHead);
@@ -34,6 +35,11 @@ export function splice(client: Duplex, upstream: Duplex, opts: { clientHead: Buf
   }
   client.pipe(upstream);
   upstream.pipe(client);
+  // pipe() pauses a side once the other can take no more from it (the other's write half
+  // finished, as a socket's does when its peer ends, or it closed). Keep reading it: what it
+  // still sends has nowhere to go, and unread (kubectl's WebSocket close frame) it would sit
+  // in front of the side's own end, which then never comes, nor its close.
+  for (const s of [client, upstream]) s.on("unpipe", (source: Readable) => source.resume());
   let ended = false;
   let flushTimer: NodeJS.Timeout | undefined;
   const end = () => {
@@ -55,6 +61,16 @@ export function splice(client: Duplex, upstream: Duplex, opts: { clientHead: Buf
     }
     end();
   };
+  // Both directions ended and flushed: nothing is left to deliver, so end now rather than
+  // wait for a 'close' that a side which does not destroy itself may never emit.
+  const over = (s: Duplex) => s.readableEnded && s.writableFinished;
+  const settle = () => {
+    if (over(client) && over(upstream)) end();
+  };
+  for (const s of [client, upstream]) {
+    s.on("end", settle);
+    s.on("finish", settle);
+  }
   client.once("close", closed(client, upstream));
   upstream.once("close", closed(upstream, client));
   client.on("error", end);
