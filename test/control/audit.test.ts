@@ -150,8 +150,8 @@ describe.runIf(enabled)("the recent audit of a cluster", () => {
     const input = "audited bytes\n".repeat(100);
     const cat = await kubectl(aliceConfig, ["exec", "-i", "fake-pod", "--", "cat"], input);
     expect(cat.stdout).toBe(input);
-    // The session ends on the data plane when both sockets have closed: with kubectl 1.32 over
-    // WebSocket that is about 5 s after kubectl exits.
+    // The session ends on the data plane as kubectl exits; its event then reaches the control
+    // plane with the reporter's next flush.
     let events: AuditEvent[] = [];
     for (const deadline = Date.now() + 15_000; !events.some((e) => e.kind === "session.end"); await new Promise((r) => setTimeout(r, 50))) {
       if (Date.now() > deadline) throw new Error("no session.end event");
