@@ -2,20 +2,24 @@
  * Direct clusters get a real status from the data plane's health probe (GET /version as the
  * gateway itself): READY with the member's version within moments of registration, OFFLINE
  * with words a person can act on when the member is stopped, hangs, refuses kubegate's
- * credential or presents a certificate the cluster's CA did not sign, and READY again once
+ * credential (a token, or a client or front-proxy certificate it cannot verify) or presents
+ * a certificate the cluster's CA did not sign, and READY again once
  * an UpdateCluster points it at a member that answers. The probe carries no user's identity,
  * and an unchanged status costs no write.
  */
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ClusterPhase, type ClusterStatus } from "../../gen/kubegate/v1/cluster_pb.ts";
+import { ClusterPhase, IdentityMode, type ClusterStatus } from "../../gen/kubegate/v1/cluster_pb.ts";
 import { ConfigError, resolveServeConfig } from "../../src/config/serve-config.ts";
+import { createCa, issueClientCert, type KeyPair } from "../../src/tls/pki.ts";
 import { cliUser, type CliUser } from "../support/cli.ts";
 import { startFakeApiserver, type FakeApiserver } from "../support/fake-apiserver/index.ts";
 import { MEMBER, startTestGateway, type TestGateway } from "../support/gateway.ts";
+import { FRONT_PROXY_CLIENT, GATEWAY_USER } from "../support/kube-apiserver.ts";
 
 const VERSION = { major: "1", minor: "31", gitVersion: "v1.31.4-fake-probed" };
+const DAY_MS = 24 * 60 * 60 * 1000;
 let gw: TestGateway;
 const others: FakeApiserver[] = [];
 
@@ -131,6 +135,31 @@ describe("the health probe of a direct cluster", () => {
     await new Promise((r) => setTimeout(r, 800));
     expect(second.requests.filter((r) => r.path === "/version").length).toBe(asked);
   }, 40_000);
+
+  it("takes a client or front-proxy certificate the member cannot verify for a refused credential, not for READY", async () => {
+    // /version is public: only a member that, like kube-apiserver, answers 401 to a certificate
+    // it cannot verify tells such a credential apart from a working one.
+    const member = await startFakeApiserver({ gateway: true, requestHeader: { allowedNames: [FRONT_PROXY_CLIENT] } });
+    others.push(member);
+    const stranger = await createCa("not the member's CA");
+    const expired = { now: new Date(Date.now() - 3 * DAY_MS), days: 1 };
+    const byCert = (kind: "clientCertificate" | "frontProxyCertificate", cert: KeyPair) => ({
+      serverUrl: member.url,
+      caPem: member.caPem,
+      credential: { kind: { case: kind, value: { certPem: cert.certPem, keyPem: cert.keyPem } } },
+    });
+    for (const [name, kind, identityMode, good, bad] of [
+      ["cert-stranger", "clientCertificate", IdentityMode.IMPERSONATE, () => member.issueClientCert(GATEWAY_USER), () => issueClientCert(stranger, GATEWAY_USER)],
+      ["cert-expired", "clientCertificate", IdentityMode.IMPERSONATE, () => member.issueClientCert(GATEWAY_USER), () => issueClientCert(member.clientCa, GATEWAY_USER, [], expired)],
+      ["front-proxy-stranger", "frontProxyCertificate", IdentityMode.FRONT_PROXY, () => member.issueFrontProxyCert(FRONT_PROXY_CLIENT), () => issueClientCert(stranger, FRONT_PROXY_CLIENT)],
+    ] as const) {
+      await gw.admin.clusters.registerCluster({ name, mode: { case: "direct", value: byCert(kind, await good()) }, identityMode });
+      await becomes(name, ClusterPhase.READY, /^reached from/, 2_000);
+      await gw.admin.clusters.updateCluster({ name, ...byCert(kind, await bad()), updateMask: { paths: ["credential"] } });
+      await becomes(name, ClusterPhase.OFFLINE, "the API server refused kubegate's credential (401)", 2_000);
+      await gw.admin.clusters.deregisterCluster({ name });
+    }
+  });
 });
 
 describe("--member-probe-interval", () => {

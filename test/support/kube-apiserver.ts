@@ -44,6 +44,8 @@ export interface ApiResponse {
 export interface KubeApiserver {
   url: string;
   caPem: string;
+  /** The CA of --client-ca-file (it also signed the serving certificate); issue more client certificates with it. */
+  clientCa: KeyPair;
   /** A client certificate in system:masters. */
   admin: KeyPair;
   /** A bearer token for GATEWAY_USER, bound only to deploy/'s kubegate-agent ClusterRole. */
@@ -329,6 +331,7 @@ export async function startKubeApiserver(opts: KubeApiserverOptions = {}): Promi
     const handle: KubeApiserver = {
       url,
       caPem: ca.certPem,
+      clientCa: ca,
       admin,
       gatewayToken,
       frontProxy: { ca: fpCa, client: fpClient },

@@ -26,6 +26,8 @@ export interface RawRequest {
   headers?: RawHeaders;
   body?: string | Buffer;
   timeoutMs?: number;
+  /** A client certificate to present in the TLS handshake (on HTTP/2, only for a session of the request's own). */
+  clientCert?: { certPem: string; keyPem: string };
 }
 
 function parseJson(body: string): Record<string, unknown> | undefined {
@@ -54,6 +56,7 @@ export function http1Request(baseUrl: string, caPem: string, r: RawRequest): Pro
       path: r.path,
       headers: r.headers ?? {},
       ca: caPem,
+      ...(r.clientCert === undefined ? {} : { cert: r.clientCert.certPem, key: r.clientCert.keyPem }),
       agent: false,
       timeout: r.timeoutMs ?? 10_000,
     });
@@ -69,10 +72,10 @@ export function http1Request(baseUrl: string, caPem: string, r: RawRequest): Pro
   });
 }
 
-/** Opens an HTTP/2 session to the data plane; the caller closes it. */
-export function http2Connect(baseUrl: string, caPem: string): Promise<http2.ClientHttp2Session> {
+/** Opens an HTTP/2 session to the data plane (presenting `clientCert`, if given); the caller closes it. */
+export function http2Connect(baseUrl: string, caPem: string, clientCert?: RawRequest["clientCert"]): Promise<http2.ClientHttp2Session> {
   return new Promise((resolve, reject) => {
-    const session = http2.connect(baseUrl, { ca: caPem });
+    const session = http2.connect(baseUrl, { ca: caPem, ...(clientCert === undefined ? {} : { cert: clientCert.certPem, key: clientCert.keyPem }) });
     session.once("connect", () => resolve(session));
     session.once("error", reject);
   });
@@ -81,7 +84,7 @@ export function http2Connect(baseUrl: string, caPem: string): Promise<http2.Clie
 /** One request on an HTTP/2 stream (on `session`, or on a session of its own). */
 export async function http2Request(baseUrl: string, caPem: string, r: RawRequest, session?: http2.ClientHttp2Session): Promise<RawResponse> {
   const own = session === undefined;
-  const s = session ?? (await http2Connect(baseUrl, caPem));
+  const s = session ?? (await http2Connect(baseUrl, caPem, r.clientCert));
   try {
     return await new Promise<RawResponse>((resolve, reject) => {
       const stream = s.request({ ":method": r.method ?? "GET", ":path": r.path, ...r.headers }, { endStream: r.body === undefined });

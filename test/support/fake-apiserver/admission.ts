@@ -35,12 +35,18 @@ export interface AdmissionInput {
   authorize: Authorizer;
   /** Receives identities as soon as they are known, so the request log has them even when admission fails later. */
   onIdentity?: (requester: UserInfo | undefined, impersonated: UserInfo | undefined, by?: AuthenticatedBy) => void;
+  /** Receives why authentication failed (kube-apiserver logs it; the client sees only "Unauthorized"). */
+  onAuthenticationErrors?: (errors: string[]) => void;
 }
 
 /** Runs the chain; throws 401/403/400 as ApiError. */
 export function admit(a: AdmissionInput): Admitted {
   const info = parseRequestInfo(a.method, a.path, a.query);
   const authenticated = authenticate(a.headers, a.socket, a.authn);
+  if (authenticated !== undefined && "errors" in authenticated) {
+    a.onAuthenticationErrors?.(authenticated.errors);
+    throw unauthorized();
+  }
   const requester = authenticated?.user;
   a.onIdentity?.(requester, undefined, authenticated?.by);
   if (!requester) {

@@ -24,6 +24,8 @@ export interface RecordedRequest {
   user?: UserInfo;
   /** Which authenticator accepted the request. */
   authenticatedBy?: "requestheader" | "x509" | "token";
+  /** Why authentication failed (every authenticator's error, as kube-apiserver logs them), for a 401. */
+  authenticationErrors?: string[];
   /** The CN of the client certificate presented on the connection, if any. */
   clientCertificateCn?: string;
   /** Who the request acted as after impersonation, when impersonation headers were honoured. */

@@ -147,7 +147,17 @@ export async function startFakeApiserver(options?: FakeApiserverOptions): Promis
       let admitted: ReturnType<typeof admit> | undefined;
       let admissionError: unknown;
       try {
-        admitted = admit({ method, path: url.pathname, query: url.searchParams, headers, socket: tlsSocketOf(req), authn, authorize, onIdentity: (r, i, by) => ((rec.user = r), (rec.impersonatedUser = i), (rec.authenticatedBy = by)) });
+        admitted = admit({
+          method,
+          path: url.pathname,
+          query: url.searchParams,
+          headers,
+          socket: tlsSocketOf(req),
+          authn,
+          authorize,
+          onIdentity: (r, i, by) => ((rec.user = r), (rec.impersonatedUser = i), (rec.authenticatedBy = by)),
+          onAuthenticationErrors: (errors) => (rec.authenticationErrors = errors),
+        });
       } catch (e) {
         admissionError = e;
       }
@@ -175,7 +185,9 @@ export async function startFakeApiserver(options?: FakeApiserverOptions): Promis
     maxSessionMemory: 512,
     key: serving.keyPem,
     cert: serving.certPem,
-    // Both CAs are offered for client certificates; each authenticator verifies its own.
+    // Both CAs are offered for client certificates and every handshake completes, as with
+    // kube-apiserver's tls.RequestClientCert: OpenSSL's verdict and the CA the chain ends at
+    // then decide, per authenticator, whether the certificate counts or is a 401 (authn.ts).
     ca: frontProxyCa === undefined || frontProxyCa === clientCa ? clientCa.certPem : [clientCa.certPem, frontProxyCa.certPem],
     requestCert: true,
     rejectUnauthorized: false,

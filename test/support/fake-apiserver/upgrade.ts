@@ -80,6 +80,7 @@ export function createUpgradeHandler(d: UpgradeDeps): (req: IncomingMessage, soc
           authn: d.authn,
           authorize: d.authorize,
           onIdentity: (r, i, by) => ((rec.user = r), (rec.impersonatedUser = i), (rec.authenticatedBy = by)),
+          onAuthenticationErrors: (errors) => (rec.authenticationErrors = errors),
         });
       } catch (e) {
         admissionError = e;

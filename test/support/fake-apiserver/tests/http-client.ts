@@ -73,10 +73,10 @@ export function request2(fake: FakeApiserver, session: http2.ClientHttp2Session,
   });
 }
 
-/** Opens a raw TLS socket speaking HTTP/1.1 (for upgrades), resolved once connected. */
-export function rawTls(fake: FakeApiserver): Promise<tls.TLSSocket> {
+/** Opens a raw TLS socket speaking HTTP/1.1 (for upgrades), presenting `cert` if given, resolved once connected. */
+export function rawTls(fake: FakeApiserver, cert?: { certPem: string; keyPem: string }): Promise<tls.TLSSocket> {
   return new Promise((resolve, reject) => {
-    const s = tls.connect({ host: "127.0.0.1", port: fake.port, ca: fake.caPem, ALPNProtocols: ["http/1.1"] }, () => resolve(s));
+    const s = tls.connect({ host: "127.0.0.1", port: fake.port, ca: fake.caPem, ALPNProtocols: ["http/1.1"], cert: cert?.certPem, key: cert?.keyPem }, () => resolve(s));
     s.once("error", reject);
   });
 }

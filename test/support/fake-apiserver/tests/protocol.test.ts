@@ -48,7 +48,7 @@ describe("transport and authentication", () => {
     expect((await request1(fake, { path: "/version", token: "wrong" })).status).toBe(401);
   });
 
-  it("authenticates client certificates over HTTP/2 and ignores certificates from other CAs", async () => {
+  it("authenticates client certificates over HTTP/2 and answers 401 to certificates it cannot verify, even on /version", async () => {
     const session = connect2(fake, fake.adminCert);
     try {
       const r = await request2(fake, session, { path: "/api/v1/namespaces", token: null });
@@ -60,6 +60,16 @@ describe("transport and authentication", () => {
     const { createCa, issueClientCert } = await import("../../../../src/tls/pki.ts");
     const stranger = await issueClientCert(await createCa("other"), "mallory", ["system:masters"]);
     expect((await request1(fake, { path: "/api/v1/namespaces", token: null, cert: stranger })).status).toBe(401);
+    const denied = await request1(fake, { path: "/version", token: null, cert: stranger });
+    expect([denied.status, json(denied.body)["reason"]]).toEqual([401, "Unauthorized"]);
+    // The request log says why, in kube-apiserver's words; the client only sees "Unauthorized".
+    expect(fake.requests.at(-1)).toMatchObject({ clientCertificateCn: "mallory", status: 401, authenticationErrors: [expect.stringMatching(/^verifying certificate SN=\d+ failed: x509: certificate signed by unknown authority$/)] });
+    const late = await issueClientCert(fake.clientCa, "late", [], { now: new Date(Date.now() - 3 * 86_400_000), days: 1 });
+    expect((await request1(fake, { path: "/version", token: null, cert: late })).status).toBe(401);
+    expect(fake.requests.at(-1)?.authenticationErrors).toEqual([expect.stringContaining("x509: certificate has expired or is not yet valid: current time")]);
+    // A token still names a user when the certificate does not verify (the union tries each authenticator).
+    expect((await request1(fake, { path: "/api/v1/namespaces", cert: stranger })).status).toBe(200);
+    expect(fake.requests.at(-1)).toMatchObject({ authenticatedBy: "token", user: { name: "admin" } });
   });
 });
 
@@ -243,6 +253,21 @@ describe("upgrades", () => {
       expect(echoed.equals(payload)).toBe(true);
       expect(fake.liveStreams().spdy).toBe(1);
       expect(fake.requests.at(-1)).toMatchObject({ upgrade: "SPDY/3.1", status: 101 });
+    } finally {
+      s.destroy();
+    }
+  });
+
+  it("refuses an upgrade on a certificate it cannot verify with 401 before switching protocols", async () => {
+    const { createCa, issueClientCert } = await import("../../../../src/tls/pki.ts");
+    const stranger = await issueClientCert(await createCa("other"), "mallory", ["system:masters"]);
+    const s = await rawTls(fake, stranger);
+    try {
+      s.write(`GET ${execPath}?command=sh&stdin=true HTTP/1.1\r\nHost: fake\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: v4.channel.k8s.io\r\n\r\n`);
+      const head = (await readUntil(s, (b) => b.includes("\r\n\r\n"))).toString("latin1");
+      expect(head).toMatch(/^HTTP\/1\.1 401 /);
+      // Refused for the certificate, not as an anonymous request: the log has the authenticator's error.
+      expect(fake.requests.at(-1)).toMatchObject({ upgrade: "SPDY/3.1", status: 401, clientCertificateCn: "mallory", authenticationErrors: [expect.stringContaining("certificate signed by unknown authority")] });
     } finally {
       s.destroy();
     }
