@@ -3,36 +3,21 @@
  * (embedded-token mode): the everyday verbs, streams and exec all work, as the user, in
  * direct mode and through an agent's tunnel.
  */
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { KUBECTL, clientEnv, hasFile, kubectlWatchSeesPatch, requireProgram, run, stream } from "../support/programs.ts";
-import { startTestGateway, type TestGateway, type TestUser } from "../support/gateway.ts";
+import { describe, expect, it } from "vitest";
+import { KUBECTL, clientEnv, hasFile, kubectlWatchSeesPatch, requireProgram, stream } from "../support/programs.ts";
+import { kubectlAsAlice } from "../support/gateway.ts";
 
 const enabled = requireProgram(hasFile(KUBECTL), "kubectl 1.32 (/usr/bin/kubectl)");
 
 // The same scenario for a member the gateway dials and for one reached through its agent's tunnel.
 describe.runIf(enabled).each(["direct", "agent"] as const)("kubectl 1.32 through kubegate (%s mode)", (mode) => {
-  let gw: TestGateway;
-  let alice: TestUser;
-  let kubeconfig: string;
-  let home: string;
-  const kubectl = (args: string[], input?: string) => run(KUBECTL, args, clientEnv(kubeconfig, home), input);
-
-  beforeAll(async () => {
-    gw = await startTestGateway({ mode });
-    alice = await gw.user("alice", { role: "edit" });
-    kubeconfig = await alice.kubeconfig({ namespace: "default" });
-    home = await mkdtemp(join(tmpdir(), "kubegate-kubectl-home-"));
-  });
-  afterAll(async () => {
-    await gw.close();
-    await rm(home, { recursive: true, force: true });
-  });
+  const s = kubectlAsAlice(mode);
+  const { kubectl } = s;
 
   it("gets, applies, describes and deletes", async () => {
-    const manifest = join(home, "cm.yaml");
+    const manifest = join(s.home, "cm.yaml");
     await writeFile(manifest, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: via-gateway\ndata:\n  greeting: hello\n");
     const applied = await kubectl(["apply", "-f", manifest]);
     expect(applied.stderr).toBe("");
@@ -51,11 +36,11 @@ describe.runIf(enabled).each(["direct", "agent"] as const)("kubectl 1.32 through
     expect(gone.stderr).toContain('configmaps "via-gateway" not found');
 
     // The member saw the user, impersonated, and never alice's token.
-    const seen = gw.fake.requests.filter((r) => r.path.startsWith("/api/v1/namespaces/default/configmaps"));
+    const seen = s.gw.fake.requests.filter((r) => r.path.startsWith("/api/v1/namespaces/default/configmaps"));
     expect(seen.length).toBeGreaterThan(0);
     for (const r of seen) {
       expect(r.impersonatedUser?.name).toBe("kubegate:alice");
-      expect(r.headers["authorization"]).toBe(`Bearer ${gw.fake.gatewayToken}`);
+      expect(r.headers["authorization"]).toBe(`Bearer ${s.gw.fake.gatewayToken}`);
     }
   });
 
@@ -70,11 +55,11 @@ describe.runIf(enabled).each(["direct", "agent"] as const)("kubectl 1.32 through
 
   it("get -w sees an update as it happens", async () => {
     await kubectl(["create", "configmap", "watched", "--from-literal=v=1"]);
-    await kubectlWatchSeesPatch(clientEnv(kubeconfig, home), "watched");
+    await kubectlWatchSeesPatch(clientEnv(s.kubeconfig, s.home), "watched");
   });
 
   it("logs -f streams lines as they are written", async () => {
-    const logs = stream(KUBECTL, ["logs", "-f", "fake-pod"], clientEnv(kubeconfig, home));
+    const logs = stream(KUBECTL, ["logs", "-f", "fake-pod"], clientEnv(s.kubeconfig, s.home));
     try {
       const first = await logs.waitFor((lines) => lines.length >= 2);
       const later = await logs.waitFor((lines) => lines.length >= first.length + 3);
@@ -94,12 +79,12 @@ describe.runIf(enabled).each(["direct", "agent"] as const)("kubectl 1.32 through
   });
 
   it("audits each request with user, cluster, grant and verb", async () => {
-    const lines = gw.logs.filter((l) => l["audit"] === "request" && l["user"] === "alice");
+    const lines = s.gw.logs.filter((l) => l["audit"] === "request" && l["user"] === "alice");
     expect(lines.length).toBeGreaterThan(5);
     const create = lines.find((l) => l["verb"] === "create" && l["resource"] === "configmaps");
-    expect(create).toMatchObject({ cluster: "member", grant: alice.grantId, namespace: "default", status: 201 });
+    expect(create).toMatchObject({ cluster: "member", grant: s.alice.grantId, namespace: "default", status: 201 });
     expect(typeof create?.["durationMs"]).toBe("number");
-    expect(gw.logs.some((l) => l["audit"] === "session.start" && l["verb"] === "watch")).toBe(true);
-    expect(JSON.stringify(gw.logs)).not.toContain(gw.fake.gatewayToken!);
+    expect(s.gw.logs.some((l) => l["audit"] === "session.start" && l["verb"] === "watch")).toBe(true);
+    expect(JSON.stringify(s.gw.logs)).not.toContain(s.gw.fake.gatewayToken!);
   });
 });

@@ -6,26 +6,20 @@
  * and its exit code still reach kubectl.
  */
 import { randomBytes } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { KUBECTL, clientEnv, hasFile, requireProgram, run } from "../support/programs.ts";
+import { describe, expect, it } from "vitest";
+import { KUBECTL, hasFile, requireProgram } from "../support/programs.ts";
 import { rawUpgrade } from "../support/raw-client.ts";
-import { startTestGateway, type TestGateway, type TestUser } from "../support/gateway.ts";
+import { kubectlAsAlice } from "../support/gateway.ts";
 
 const enabled = requireProgram(hasFile(KUBECTL), "kubectl 1.32 (/usr/bin/kubectl)");
 const EXEC_PATH = "/clusters/member/api/v1/namespaces/default/pods/fake-pod/exec";
 
 describe.runIf(enabled).each(["direct", "agent"] as const)("an upgrade session's end (%s mode)", (mode) => {
-  let gw: TestGateway;
-  let alice: TestUser;
-  let kubeconfig: string;
-  let home: string;
-  const kubectl = (args: string[], input?: string) => run(KUBECTL, args, clientEnv(kubeconfig, home), input);
-  const upgrades = () => gw.kubegate.data!.sessions.count("upgrade");
+  const s = kubectlAsAlice(mode);
+  const { kubectl } = s;
+  const upgrades = () => s.gw.kubegate.data!.sessions.count("upgrade");
   /** The session lines logged since `from` (an index into the logs). */
-  const sessionLines = (from: number, event: "start" | "end") => gw.logs.slice(from).filter((l) => l["audit"] === `session.${event}` && l["resource"] === "pods/exec");
+  const sessionLines = (from: number, event: "start" | "end") => s.gw.logs.slice(from).filter((l) => l["audit"] === `session.${event}` && l["resource"] === "pods/exec");
 
   /** Waits for the one exec session started since `from` to be over, and says how long that took after `since`. */
   async function sessionEndsAfter(from: number, since: number): Promise<number> {
@@ -33,24 +27,13 @@ describe.runIf(enabled).each(["direct", "agent"] as const)("an upgrade session's
     expect(others).toEqual([]);
     const ended = () => sessionLines(from, "end").some((l) => l["requestId"] === start?.["requestId"]);
     // Waits past the 5 s flush bound, so a late end fails on the time it took, not on a timeout.
-    await gw.until(() => ended() && upgrades() === 0, 10_000);
+    await s.gw.until(() => ended() && upgrades() === 0, 10_000);
     return Date.now() - since;
   }
 
-  beforeAll(async () => {
-    gw = await startTestGateway({ mode });
-    alice = await gw.user("alice", { role: "edit" });
-    kubeconfig = await alice.kubeconfig({ namespace: "default" });
-    home = await mkdtemp(join(tmpdir(), "kubegate-kubectl-home-"));
-  });
-  afterAll(async () => {
-    await gw.close();
-    await rm(home, { recursive: true, force: true });
-  });
-
   it("kubectl exec over WebSocket: the session ends as kubectl exits, after its output and exit code", async () => {
     const input = "last words\n".repeat(100);
-    const from = gw.logs.length;
+    const from = s.gw.logs.length;
     const cat = await kubectl(["exec", "-i", "fake-pod", "--", "cat"], input);
     const exited = Date.now();
     expect(cat.stderr).toBe("");
@@ -58,7 +41,7 @@ describe.runIf(enabled).each(["direct", "agent"] as const)("an upgrade session's
     expect(sessionLines(from, "start")[0]).toMatchObject({ user: "alice", protocol: "websocket" });
     expect(await sessionEndsAfter(from, exited)).toBeLessThan(1000);
 
-    const from3 = gw.logs.length;
+    const from3 = s.gw.logs.length;
     const exit3 = await kubectl(["exec", "fake-pod", "--", "sh", "-c", "echo bye; exit 3"]);
     const exited3 = Date.now();
     expect(exit3.stdout).toBe("bye\n");
@@ -67,11 +50,11 @@ describe.runIf(enabled).each(["direct", "agent"] as const)("an upgrade session's
   });
 
   it("a SPDY/3.1 client that sends its last bytes and closes: the session ends at once", async () => {
-    const from = gw.logs.length;
-    const up = await rawUpgrade(gw.dataUrl, gw.caPem, {
+    const from = s.gw.logs.length;
+    const up = await rawUpgrade(s.gw.dataUrl, s.gw.caPem, {
       path: `${EXEC_PATH}?command=cat&stdin=true&stdout=true`,
       headers: [
-        ["Authorization", `Bearer ${await alice.token()}`],
+        ["Authorization", `Bearer ${await s.alice.token()}`],
         ["Connection", "Upgrade"],
         ["Upgrade", "SPDY/3.1"],
         ["X-Stream-Protocol-Version", "v4.channel.k8s.io"],

@@ -8,6 +8,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
+import { afterAll, beforeAll } from "vitest";
 import { durationFromMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { IdentityMode } from "../../gen/kubegate/v1/cluster_pb.ts";
 import { Role, SubjectKind } from "../../gen/kubegate/v1/grant_pb.ts";
@@ -20,6 +21,7 @@ import { startAgent, type Agent, type AgentOptions } from "../../src/tunnel/agen
 import { clusterRoleBinding, roleBinding, startFakeApiserver, type FakeApiserver, type FakeApiserverOptions, type KubeObject } from "./fake-apiserver/index.ts";
 import { FRONT_PROXY_CLIENT, type KubeApiserver } from "./kube-apiserver.ts";
 import type { KeyPair } from "../../src/tls/pki.ts";
+import { KUBECTL, clientEnv, run, type RunResult } from "./programs.ts";
 
 export type RoleName = "view" | "edit" | "admin" | "cluster-admin";
 const ROLES: Record<RoleName, Role> = { view: Role.VIEW, edit: Role.EDIT, admin: Role.ADMIN, "cluster-admin": Role.CLUSTER_ADMIN };
@@ -285,4 +287,36 @@ export { timestampFromDate };
 /** The id (`jti`) of a kubegate token, which the member sees as the extra kubegate.dev/token-id. */
 export function tokenIdOf(token: string): string {
   return (JSON.parse(Buffer.from(token.split(".")[1] ?? "", "base64url").toString("utf8")) as { jti: string }).jti;
+}
+
+/** What kubectlAsAlice gives a describe block; its fields are set once its beforeAll has run. */
+export interface KubectlAsAlice {
+  gw: TestGateway;
+  alice: TestUser;
+  /** Alice's kubeconfig (embedded token, namespace default). */
+  kubeconfig: string;
+  /** kubectl's HOME, a temp dir of its own (its cache), for files a test writes too. */
+  home: string;
+  kubectl(args: string[], input?: string): Promise<RunResult>;
+}
+
+/**
+ * For a describe block: a gateway in `mode` with alice (an edit grant) and real kubectl with
+ * her kubeconfig, started before the block's tests and closed after them.
+ */
+export function kubectlAsAlice(mode: "direct" | "agent"): KubectlAsAlice {
+  const s = {
+    kubectl: (args: string[], input?: string) => run(KUBECTL, args, clientEnv(s.kubeconfig, s.home), input),
+  } as KubectlAsAlice;
+  beforeAll(async () => {
+    s.gw = await startTestGateway({ mode });
+    s.alice = await s.gw.user("alice", { role: "edit" });
+    s.kubeconfig = await s.alice.kubeconfig({ namespace: "default" });
+    s.home = await mkdtemp(join(tmpdir(), "kubegate-kubectl-home-"));
+  });
+  afterAll(async () => {
+    await s.gw?.close();
+    if (s.home !== undefined) await rm(s.home, { recursive: true, force: true });
+  });
+  return s;
 }
