@@ -59,3 +59,16 @@ export function spawnChild(command, args, { env = {}, stderrFile, stdin = "ignor
     },
   };
 }
+
+/**
+ * Waits for `proc` to print `re` (as its waitFor does); when it does not, stops it and
+ * rethrows, so a peer that failed to start is not left running. Resolves to the match.
+ */
+export async function waitOrStop(proc, re, timeoutMs) {
+  try {
+    return await proc.waitFor(re, timeoutMs);
+  } catch (err) {
+    await proc.stop();
+    throw err;
+  }
+}

@@ -7,7 +7,7 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { spawnChild } from "./child.mjs";
+import { spawnChild, waitOrStop } from "./child.mjs";
 import { ROOT } from "./paths.mjs";
 
 const GO = "/usr/lib/go-1.23/bin/go";
@@ -50,11 +50,6 @@ export async function startGoProxy({ dir, tls, upstreamUrl, upstreamCaFile, toke
   const proc = spawnChild(bin, ["--listen", "127.0.0.1:0", "--cert", tls.certFile, "--key", tls.keyFile, "--upstream", upstreamUrl, "--upstream-ca", upstreamCaFile, "--token-file", tokenFile], {
     stderrFile: join(dir, "go-proxy.log"),
   });
-  try {
-    const [, url] = await proc.waitFor(/listening on (https:\/\/\S+)/, 15_000);
-    return { url, pid: proc.pid, stop: () => proc.stop() };
-  } catch (err) {
-    await proc.stop();
-    throw err;
-  }
+  const [, url] = await waitOrStop(proc, /listening on (https:\/\/\S+)/, 15_000);
+  return { url, pid: proc.pid, stop: () => proc.stop() };
 }

@@ -5,7 +5,7 @@
  */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { spawnChild } from "./child.mjs";
+import { spawnChild, waitOrStop } from "./child.mjs";
 import { ROOT } from "./paths.mjs";
 
 /**
@@ -19,11 +19,6 @@ export async function startNodeFloor({ dir, mode, tls, upstreamUrl, upstreamCaFi
   log(`starting the Node floor peer (${mode})`);
   const args = [join(ROOT, "bench", "peers", "node-floor", "main.mjs"), "--mode", mode, "--cert", tls.certFile, "--key", tls.keyFile, "--upstream", upstreamUrl, "--upstream-ca", upstreamCaFile, "--token-file", tokenFile];
   const proc = spawnChild(process.execPath, args, { stderrFile: join(dir, `node-floor-${mode}.log`) });
-  try {
-    const [, url] = await proc.waitFor(/listening on (https:\/\/\S+)/, 15_000);
-    return { url, pid: proc.pid, stop: () => proc.stop() };
-  } catch (err) {
-    await proc.stop();
-    throw err;
-  }
+  const [, url] = await waitOrStop(proc, /listening on (https:\/\/\S+)/, 15_000);
+  return { url, pid: proc.pid, stop: () => proc.stop() };
 }
