@@ -3,12 +3,12 @@
  * cut it, forward, and write one audit line when it ends.
  */
 import { randomUUID } from "node:crypto";
-import type { IncomingMessage, ServerResponse } from "node:http";
-import { constants, type Http2ServerRequest, type Http2ServerResponse } from "node:http2";
+import { constants } from "node:http2";
 import type { Logger } from "../log.ts";
 import { admit, type AdmitContext, type AdmitFacts } from "./admission.ts";
 import type { AuditSink } from "../audit-event.ts";
 import { auditSession, recordOutcome } from "./audit.ts";
+import type { ClientRequest, ClientResponse } from "../forward/client-side.ts";
 import { forward } from "../forward/forward.ts";
 import type { Metrics } from "./metrics.ts";
 import type { Sessions } from "./sessions.ts";
@@ -24,15 +24,12 @@ export interface HandlerContext extends AdmitContext {
   auditSink?: AuditSink;
 }
 
-type Req = IncomingMessage | Http2ServerRequest;
-type Res = ServerResponse | Http2ServerResponse;
-
 /** Long-lived reads whose start and end are audited as a session. */
 function isStream(verb: string, subresource: string, query: URLSearchParams): boolean {
   return verb === "watch" || (subresource === "log" && (query.get("follow") === "true" || query.get("follow") === "1"));
 }
 
-export async function handleRequest(ctx: HandlerContext, req: Req, res: Res): Promise<void> {
+export async function handleRequest(ctx: HandlerContext, req: ClientRequest, res: ClientResponse): Promise<void> {
   const started = performance.now();
   const requestId = randomUUID();
   const facts: AdmitFacts = {};

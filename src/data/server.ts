@@ -4,11 +4,12 @@
  * every live stream when the view changes and every quarter second (grant expiry).
  */
 import type { IncomingMessage } from "node:http";
-import http2, { type Http2ServerRequest, type Http2ServerResponse } from "node:http2";
+import http2, { type Http2ServerRequest, type Http2ServerResponse, type IncomingHttpHeaders, type ServerHttp2Stream } from "node:http2";
 import type { Duplex } from "node:stream";
 import type { ListenAddress } from "../config/serve-config.ts";
 import { listen } from "../net/listener.ts";
 import type { TlsMaterial } from "../tls/material.ts";
+import { bareRequest } from "../forward/client-side.ts";
 import { checkFresh, revocation, liveGrants } from "./authenticate.ts";
 import { authorize } from "./authorize.ts";
 import { DEFAULT_EDGE_LIMITS, edgeServerOptions, guardSession, type EdgeLimits } from "./edge.ts";
@@ -62,6 +63,32 @@ export function sessionVerdict(ctx: HandlerContext, s: LiveSession, cutOnTokenEx
   return decision.allowed ? undefined : decision.reason;
 }
 
+type StreamListener = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]) => void;
+
+/**
+ * HTTP/2 requests to /clusters/ go to the handler as bare streams, without the
+ * compatibility request and response node:http2 makes for 'request' (forward/client-side.ts
+ * says why). Everything else (health, metrics, agent endpoints, CONNECT, a request that
+ * expects 100-continue) keeps the compatibility path. Called after the 'request' listener
+ * is added, which is when node:http2 installs its own 'stream' listener.
+ */
+function takeClusterStreamsBare(server: http2.Http2SecureServer, ctx: HandlerContext): void {
+  const compat = server.listeners("stream") as StreamListener[];
+  if (compat.length !== 1) throw new Error(`node:http2 has ${compat.length} 'stream' listeners on the data server, expected its compatibility one`);
+  const toCompat = compat[0]!;
+  server.removeListener("stream", toCompat);
+  server.on("stream", ((stream, headers, flags, rawHeaders) => {
+    const path = headers[":path"];
+    if (path === undefined || !path.startsWith("/clusters/") || headers[":method"] === "CONNECT" || headers["expect"] !== undefined)
+      return toCompat(stream, headers, flags, rawHeaders);
+    // A client's RST_STREAM with an error code is an 'error' on its stream: its 'close' is what the handler acts on.
+    stream.on("error", ignoreStreamError);
+    void handleRequest(ctx, bareRequest(stream, headers, rawHeaders), stream);
+  }) satisfies StreamListener);
+}
+
+function ignoreStreamError(): void {}
+
 export async function startDataServer(opts: DataServerOptions): Promise<DataServer> {
   const { ctx } = opts;
   const limits = opts.limits ?? DEFAULT_EDGE_LIMITS;
@@ -114,6 +141,7 @@ export async function startDataServer(opts: DataServerOptions): Promise<DataServ
     if (opts.agents?.handles(url) === true) return opts.agents.request(req, res);
     void handleRequest(ctx, req, res);
   });
+  takeClusterStreamsBare(server, ctx);
   server.on("upgrade", (req, socket, head) => {
     if (opts.agents?.handles(req.url) === true) return opts.agents.upgrade(req, socket, head);
     void handleUpgrade(ctx, req, socket, head);

@@ -5,15 +5,13 @@
  * response becomes the same Status the HTTP/1.1 path gives; one that fails mid-stream
  * cuts the client's response so it knows the body is incomplete.
  */
-import type { IncomingMessage, ServerResponse } from "node:http";
-import { constants, type ClientHttp2Stream, type Http2ServerRequest, type Http2ServerResponse, type IncomingHttpHeaders, type OutgoingHttpHeaders } from "node:http2";
+import type { ServerResponse } from "node:http";
+import { constants, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from "node:http2";
 import { bodyFeed, type BodyFeed } from "./body-replay.ts";
+import { clientGone, requestBody, responseStream, sendHead, type ClientRequest, type ClientResponse } from "./client-side.ts";
 import { abortResponse, DataPathError } from "./kube-status.ts";
 import { redirectRefusal, upstreamFailure } from "./upstream-failure.ts";
 import type { ForwardOptions } from "./upstream.ts";
-
-type Req = IncomingMessage | Http2ServerRequest;
-type Res = ServerResponse | Http2ServerResponse;
 
 const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR, NGHTTP2_REFUSED_STREAM } = constants;
 
@@ -56,10 +54,6 @@ export function h2RequestHeaders(headers: Record<string, string | string[]>, met
   return out;
 }
 
-export function clientGone(res: Res): boolean {
-  return "stream" in res && res.stream !== undefined ? res.stream.destroyed : (res as ServerResponse).destroyed;
-}
-
 function streamClosed(code: number | undefined): NodeJS.ErrnoException {
   return Object.assign(new Error(`member closed the stream (HTTP/2 error code ${code ?? "unknown"})`), { code: "ERR_HTTP2_STREAM_ERROR" });
 }
@@ -72,7 +66,7 @@ export function clientClosed(): DataPathError {
 type Outcome = "done" | "refused";
 
 /** Relays one opened stream's response to the client. */
-function exchange(res: Res, stream: ClientHttp2Stream, opts: ForwardOptions, body: BodyFeed | undefined): Promise<Outcome> {
+function exchange(res: ClientResponse, stream: ClientHttp2Stream, opts: ForwardOptions, body: BodyFeed | undefined): Promise<Outcome> {
   const cluster = opts.upstream.cluster;
   return new Promise<Outcome>((resolve, reject) => {
     let started = false;
@@ -116,9 +110,7 @@ function exchange(res: Res, stream: ClientHttp2Stream, opts: ForwardOptions, bod
         return;
       }
       started = true;
-      (res as ServerResponse).writeHead(status, h2ResponseHeaders(headers));
-      // Headers go out at once: a watch may send its first event much later.
-      if ("flushHeaders" in res && typeof res.flushHeaders === "function") res.flushHeaders();
+      sendHead(res, status, h2ResponseHeaders(headers), true);
       res.on("drain", onDrain);
       // Only now: Node emits 'response' on a later tick than the DATA frames that came in the
       // same read, and a 'data' listener attached earlier would see (and drop) them first.
@@ -126,7 +118,7 @@ function exchange(res: Res, stream: ClientHttp2Stream, opts: ForwardOptions, bod
     });
     // Chunks that arrive in one tick (several DATA frames in one socket read) leave as one
     // write: fewer frames and TLS records toward the client on big LISTs.
-    const sink: { cork(): void; uncork(): void } = "stream" in res && res.stream !== undefined ? res.stream : (res as ServerResponse);
+    const sink: { cork(): void; uncork(): void } = responseStream(res) ?? res;
     let corked = false;
     const uncork = () => {
       corked = false;
@@ -170,14 +162,14 @@ function exchange(res: Res, stream: ClientHttp2Stream, opts: ForwardOptions, bod
  * Forwards over HTTP/2; resolves false, having sent nothing, when the member turned out
  * to speak only http/1.1 (the caller takes the HTTP/1.1 path).
  */
-export async function forwardH2(req: Req, res: Res, opts: ForwardOptions): Promise<boolean> {
+export async function forwardH2(req: ClientRequest, res: ClientResponse, opts: ForwardOptions): Promise<boolean> {
   const { upstream } = opts;
   const method = req.method ?? "GET";
   // admit refuses a body on these.
   const endStream = method === "GET" || method === "HEAD" || method === "OPTIONS";
   // Hold the body until a stream can take it (a new session may be connecting).
-  if (!endStream) req.pause();
-  const body = endStream ? undefined : bodyFeed(req);
+  if (!endStream) requestBody(req).pause();
+  const body = endStream ? undefined : bodyFeed(requestBody(req));
   const headers = h2RequestHeaders(opts.headers, method, upstream.basePath + opts.target, upstream.authority);
   for (let attempt = 1; ; attempt++) {
     let stream: ClientHttp2Stream | undefined;

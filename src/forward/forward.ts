@@ -12,7 +12,8 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import proxy from "http2-proxy";
-import { clientClosed, clientGone, forwardH2 } from "./forward-h2.ts";
+import { clientGone, compatPair, isBareRequest, type ClientRequest, type ClientResponse } from "./client-side.ts";
+import { clientClosed, forwardH2 } from "./forward-h2.ts";
 import { sanitizeResponseHeaders } from "./hop-by-hop.ts";
 import { abortResponse, DataPathError } from "./kube-status.ts";
 import { redirectRefusal, upstreamFailure } from "./upstream-failure.ts";
@@ -27,11 +28,13 @@ function timeoutError(code: string, message: string): NodeJS.ErrnoException {
   return Object.assign(new Error(message), { code });
 }
 
-export async function forward(req: Req, res: Res, opts: ForwardOptions): Promise<void> {
+export async function forward(req: ClientRequest, res: ClientResponse, opts: ForwardOptions): Promise<void> {
   // A stream the client reset while it was being admitted (rapid reset) never reaches the member.
   if (clientGone(res)) throw clientClosed();
   if (opts.upstream.h2.protocol !== "http/1.1" && (await forwardH2(req, res, opts))) return;
-  await forwardHttp1(req, res, opts);
+  if (!isBareRequest(req)) return forwardHttp1(req, res as Res, opts);
+  const compat = compatPair(req);
+  await forwardHttp1(compat.req, compat.res, opts);
 }
 
 /** The HTTP/1.1 path, over the cluster's keep-alive pool. */

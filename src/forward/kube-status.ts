@@ -2,10 +2,10 @@
  * Kubernetes Status objects, so kubectl prints the data plane's refusals as it prints the
  * API server's own. Denials say little; the audit log says the rest.
  */
-import type { ServerResponse } from "node:http";
-import { constants, type Http2ServerResponse } from "node:http2";
+import { constants } from "node:http2";
 import type { Duplex } from "node:stream";
 import { kinds, type ErrorKind } from "../errors.ts";
+import { isBareResponse, responseStream, sendHead, type ClientResponse } from "./client-side.ts";
 import { headerBlock } from "./upgrade-relay.ts";
 
 export interface StatusBody {
@@ -70,20 +70,29 @@ export function statusBody(err: DataPathError): StatusBody {
  * HTTP/2 stream is reset with INTERNAL_ERROR (NO_ERROR would mean "complete"), an
  * HTTP/1.1 connection is cut before the body's end.
  */
-export function abortResponse(res: ServerResponse | Http2ServerResponse): void {
-  if ("stream" in res && res.stream !== undefined) {
-    if (!res.stream.destroyed) res.stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+export function abortResponse(res: ClientResponse): void {
+  if (isBareResponse(res)) {
+    // close() would end the writable side first, and the client would read END_STREAM
+    // (complete) before the reset; destroying with an error resets it and nothing else.
+    if (!res.destroyed) res.destroy(Object.assign(new Error("response aborted"), { code: "ERR_HTTP2_STREAM_ERROR" }));
+    return;
+  }
+  const stream = responseStream(res);
+  if (stream !== undefined) {
+    if (!stream.destroyed) stream.close(constants.NGHTTP2_INTERNAL_ERROR);
   } else {
     res.destroy();
   }
 }
 
 /** Writes the Status as the response, if headers have not gone out yet. */
-export function writeStatus(res: ServerResponse | Http2ServerResponse, err: DataPathError): void {
+export function writeStatus(res: ClientResponse, err: DataPathError): void {
   if (res.headersSent) {
     abortResponse(res);
     return;
   }
+  // A stream the client has reset takes no response (node:http2 would throw).
+  if (isBareResponse(res) && res.destroyed) return;
   const body = JSON.stringify(statusBody(err));
   const headers: Record<string, string | number> = {
     "content-type": "application/json",
@@ -92,7 +101,7 @@ export function writeStatus(res: ServerResponse | Http2ServerResponse, err: Data
   };
   if (err.retryAfterSeconds !== undefined) headers["retry-after"] = err.retryAfterSeconds;
   if (err.status === 401) headers["www-authenticate"] = 'Bearer realm="kubegate"';
-  (res as ServerResponse).writeHead(err.status, headers);
+  sendHead(res, err.status, headers, false);
   res.end(body);
 }
 
