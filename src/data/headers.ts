@@ -26,8 +26,8 @@ function hasIdentityPrefix(name: string): boolean {
   return false;
 }
 
-/** Removes what a client must never pass to a member; returns a new map. */
-export function sanitizeRequestHeaders(headers: HeaderMap, opts: { keepUpgrade: boolean }): Record<string, string | string[]> {
+/** Removes what a client must never pass to a member; returns a new map. `dropContentLength`: for a bodiless request, whose declared length is not passed on. */
+export function sanitizeRequestHeaders(headers: HeaderMap, opts: { keepUpgrade: boolean; dropContentLength?: boolean }): Record<string, string | string[]> {
   const listed = connectionTokens(lookupHeader(headers, "connection"));
   const upgrade = opts.keepUpgrade ? lookupHeader(headers, "upgrade") : [];
   const out: Record<string, string | string[]> = {};
@@ -39,6 +39,7 @@ export function sanitizeRequestHeaders(headers: HeaderMap, opts: { keepUpgrade: 
     if (HOP_BY_HOP.has(name) || CLIENT_CREDENTIALS.has(name)) continue;
     if (hasIdentityPrefix(name)) continue;
     if (listed.has(name)) continue;
+    if (opts.dropContentLength === true && name === "content-length") continue;
     if (name === "sec-websocket-protocol") {
       const kept = stripWebSocketBearer(value);
       if (kept !== undefined) out[key] = kept;
@@ -105,7 +106,8 @@ export function identityHeaders(identity: {
   grantIds: string[];
   tokenId: string;
   prefix: string;
-  requestId: string;
+  /** Sent as Audit-Id; absent: no Audit-Id (the caller adds its own per request). */
+  requestId?: string;
 }): Record<string, string | string[]> {
   const { prefix, mode } = identity;
   const names = IDENTITY_HEADERS[mode];
@@ -116,9 +118,12 @@ export function identityHeaders(identity: {
   if (identity.groups.length > 0) out[names.group] = identity.groups.map((g) => headerValue("group", prefix + g));
   if (identity.grantIds.length > 0) out[extraHeader(mode, GRANT_EXTRA)] = identity.grantIds.map((id) => headerValue("grant id", id));
   if (identity.tokenId !== "") out[extraHeader(mode, TOKEN_ID_EXTRA)] = headerValue("token id", identity.tokenId);
-  out["audit-id"] = headerValue("request id", identity.requestId);
+  if (identity.requestId !== undefined) out["audit-id"] = requestIdHeader(identity.requestId);
   return out;
 }
+
+/** The Audit-Id header for a request id (the member's audit log records it). */
+export const requestIdHeader = (requestId: string): string => headerValue("request id", requestId);
 
 /** Percent-decodes (and '+' to space) once; a malformed escape stays as it is. */
 function decodeQueryOnce(s: string): string {
