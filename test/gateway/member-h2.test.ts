@@ -82,6 +82,27 @@ describe("HTTP/2 to the member", () => {
       expect(seen).toHaveLength(4);
       expect(new Set(seen.map((r) => r.httpVersion))).toEqual(new Set(["1.1"]));
       expect(seen.every((r) => r.headers["authorization"] === `Bearer ${gw.fake.gatewayToken}` && r.impersonatedUser?.name === "kubegate:old")).toBe(true);
+      // A write from an HTTP/2 client as the first request to a cluster: its body waits on
+      // the client's stream while the gateway learns the member speaks HTTP/1.1, then
+      // reaches it whole.
+      await gw.admin.clusters.registerCluster({
+        name: "h1-member-2",
+        mode: { case: "direct", value: { serverUrl: `https://127.0.0.1:${port}`, caPem: ca.certPem, credential: { kind: { case: "bearerToken", value: gw.fake.gatewayToken! } } } },
+      });
+      await gw.until(() => gw.kubegate.data!.view.clusters.has("h1-member-2"));
+      const writer = await (await gw.user("h1-writer", { role: "edit", cluster: "h1-member-2" })).token();
+      const big = "y".repeat(300_000);
+      const write = (method: string, path: string, body?: unknown) =>
+        rawRequest("HTTP/2", gw.dataUrl, gw.caPem, {
+          method,
+          path: `/clusters/h1-member-2${path}`,
+          headers: { authorization: `Bearer ${writer}`, "content-type": "application/json" },
+          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        });
+      const created = await write("POST", CONFIGMAPS, { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "from-h2" }, data: { big } });
+      expect(created.status, created.body).toBe(201);
+      expect(gw.fake.getObject("v1", "ConfigMap", "default", "from-h2")?.["data"]).toEqual({ big });
+      expect((await write("DELETE", `${CONFIGMAPS}/from-h2`)).status).toBe(200);
     } finally {
       for (const s of sockets) s.destroy();
       await new Promise<void>((r) => relay.close(() => r()));
