@@ -2,7 +2,8 @@
  * The Node floor: what a proxy costs in this runtime before it does any of kubegate's work.
  * Two modes, both TLS on both sides, on 127.0.0.1 port 0, printing `listening on <url>`:
  *
- * - `proxy`: node:http2 secure server with allowHTTP1 (as kubegate's data plane), every
+ * - `proxy`: node:http2 secure server with allowHTTP1 (as kubegate's data plane, HTTP/2
+ *   requests taken as bare streams as it takes them), every
  *   request a stream on one pooled HTTP/2 session to the upstream, the client's headers
  *   passed on with its Authorization replaced by a bearer token, the upstream's response
  *   headers copied, the body piped. No token check, no authorization, no impersonation, no audit line.
@@ -46,6 +47,24 @@ function proxyServer() {
     return session;
   };
   const server = http2.createSecureServer({ ...serving, allowHTTP1: true });
+  // HTTP/2: the bare stream, without node:http2's compatibility request and response, as
+  // kubegate's data plane takes it.
+  const onStream = (client, h) => {
+    const method = h[":method"];
+    const headers = { ":method": method, ":path": h[":path"], ":authority": upstream.host, authorization: `Bearer ${token}` };
+    for (const k in h) if (k[0] !== ":" && !HOP.has(k)) headers[k] = h[k];
+    const stream = pooled().request(headers, { endStream: method === "GET" || method === "HEAD" });
+    stream.on("response", (rh) => {
+      const out = { ":status": rh[":status"] };
+      for (const k in rh) if (k[0] !== ":" && !HOP.has(k)) out[k] = rh[k];
+      client.respond(out);
+      stream.pipe(client);
+    });
+    stream.on("error", () => client.destroy());
+    client.on("error", () => stream.destroy());
+    if (method !== "GET" && method !== "HEAD") client.pipe(stream);
+  };
+  // HTTP/1.1: node:http's request and response.
   server.on("request", (req, res) => {
     const headers = { ":method": req.method, ":path": req.url, ":authority": upstream.host, authorization: `Bearer ${token}` };
     for (const [k, v] of Object.entries(req.headers)) if (k[0] !== ":" && !HOP.has(k)) headers[k] = v;
@@ -59,6 +78,9 @@ function proxyServer() {
     stream.on("error", () => res.destroy());
     if (req.method !== "GET" && req.method !== "HEAD") req.pipe(stream);
   });
+  // Adding 'request' installed node:http2's own 'stream' listener (the compatibility objects): replaced.
+  server.removeAllListeners("stream");
+  server.on("stream", onStream);
   return server;
 }
 
