@@ -168,8 +168,7 @@ export async function forwardH2(req: ClientRequest, res: ClientResponse, opts: F
   // admit refuses a body on these.
   const endStream = method === "GET" || method === "HEAD" || method === "OPTIONS";
   // Hold the body until a stream can take it (a new session may be connecting).
-  if (!endStream) requestBody(req).pause();
-  const body = endStream ? undefined : bodyFeed(requestBody(req));
+  const body = endStream ? undefined : bodyFeed(requestBody(req).pause());
   const headers = h2RequestHeaders(opts.headers, method, upstream.basePath + opts.target, upstream.authority);
   for (let attempt = 1; ; attempt++) {
     let stream: ClientHttp2Stream | undefined;

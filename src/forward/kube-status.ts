@@ -2,10 +2,9 @@
  * Kubernetes Status objects, so kubectl prints the data plane's refusals as it prints the
  * API server's own. Denials say little; the audit log says the rest.
  */
-import { constants } from "node:http2";
 import type { Duplex } from "node:stream";
 import { kinds, type ErrorKind } from "../errors.ts";
-import { isBareResponse, responseStream, sendHead, type ClientResponse } from "./client-side.ts";
+import { clientGone, responseStream, sendHead, type ClientResponse } from "./client-side.ts";
 import { headerBlock } from "./upgrade-relay.ts";
 
 export interface StatusBody {
@@ -71,18 +70,16 @@ export function statusBody(err: DataPathError): StatusBody {
  * HTTP/1.1 connection is cut before the body's end.
  */
 export function abortResponse(res: ClientResponse): void {
-  if (isBareResponse(res)) {
-    // close() would end the writable side first, and the client would read END_STREAM
-    // (complete) before the reset; destroying with an error resets it and nothing else.
-    if (!res.destroyed) res.destroy(Object.assign(new Error("response aborted"), { code: "ERR_HTTP2_STREAM_ERROR" }));
+  const stream = responseStream(res);
+  if (stream === undefined) {
+    res.destroy();
     return;
   }
-  const stream = responseStream(res);
-  if (stream !== undefined) {
-    if (!stream.destroyed) stream.close(constants.NGHTTP2_INTERNAL_ERROR);
-  } else {
-    res.destroy();
-  }
+  // Destroyed with an error, the stream is reset with INTERNAL_ERROR and nothing else;
+  // close() would end its writable side first, and the client could read END_STREAM
+  // (complete) before the reset. Both a bare stream and one under a compatibility
+  // response have an 'error' listener.
+  if (!stream.destroyed) stream.destroy(Object.assign(new Error("response aborted"), { code: "ERR_HTTP2_STREAM_ERROR" }));
 }
 
 /** Writes the Status as the response, if headers have not gone out yet. */
@@ -91,8 +88,8 @@ export function writeStatus(res: ClientResponse, err: DataPathError): void {
     abortResponse(res);
     return;
   }
-  // A stream the client has reset takes no response (node:http2 would throw).
-  if (isBareResponse(res) && res.destroyed) return;
+  // A client that has gone takes no response (on a bare stream node:http2 would throw).
+  if (clientGone(res)) return;
   const body = JSON.stringify(statusBody(err));
   const headers: Record<string, string | number> = {
     "content-type": "application/json",
