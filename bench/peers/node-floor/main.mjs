@@ -46,38 +46,38 @@ function proxyServer() {
     }
     return session;
   };
+  /** Copies the headers a proxy passes on (no pseudo-headers, nothing hop-by-hop) from `from` into `to`. */
+  const passOn = (from, to) => {
+    for (const k in from) if (k[0] !== ":" && !HOP.has(k)) to[k] = from[k];
+    return to;
+  };
+  /** One request upstream; `respond(client, status, headers)` writes the client's head, then the body is piped to `client`. */
+  const relay = (method, path, from, body, client, respond) => {
+    const bodiless = method === "GET" || method === "HEAD";
+    const headers = passOn(from, { ":method": method, ":path": path, ":authority": upstream.host, authorization: `Bearer ${token}` });
+    const stream = pooled().request(headers, { endStream: bodiless });
+    stream.on("response", (h) => {
+      respond(client, Number(h[":status"]), passOn(h, {}));
+      stream.pipe(client);
+    });
+    stream.on("error", () => client.destroy());
+    if (!bodiless) body.pipe(stream);
+    return stream;
+  };
+  const respondOnStream = (stream, status, headers) => {
+    headers[":status"] = status;
+    stream.respond(headers);
+  };
+  const respondHttp1 = (res, status, headers) => res.writeHead(status, headers);
   const server = http2.createSecureServer({ ...serving, allowHTTP1: true });
   // HTTP/2: the bare stream, without node:http2's compatibility request and response, as
   // kubegate's data plane takes it.
   const onStream = (client, h) => {
-    const method = h[":method"];
-    const headers = { ":method": method, ":path": h[":path"], ":authority": upstream.host, authorization: `Bearer ${token}` };
-    for (const k in h) if (k[0] !== ":" && !HOP.has(k)) headers[k] = h[k];
-    const stream = pooled().request(headers, { endStream: method === "GET" || method === "HEAD" });
-    stream.on("response", (rh) => {
-      const out = { ":status": rh[":status"] };
-      for (const k in rh) if (k[0] !== ":" && !HOP.has(k)) out[k] = rh[k];
-      client.respond(out);
-      stream.pipe(client);
-    });
-    stream.on("error", () => client.destroy());
+    const stream = relay(h[":method"], h[":path"], h, client, client, respondOnStream);
     client.on("error", () => stream.destroy());
-    if (method !== "GET" && method !== "HEAD") client.pipe(stream);
   };
   // HTTP/1.1: node:http's request and response.
-  server.on("request", (req, res) => {
-    const headers = { ":method": req.method, ":path": req.url, ":authority": upstream.host, authorization: `Bearer ${token}` };
-    for (const [k, v] of Object.entries(req.headers)) if (k[0] !== ":" && !HOP.has(k)) headers[k] = v;
-    const stream = pooled().request(headers, { endStream: req.method === "GET" || req.method === "HEAD" });
-    stream.on("response", (h) => {
-      const out = {};
-      for (const [k, v] of Object.entries(h)) if (k[0] !== ":" && !HOP.has(k)) out[k] = v;
-      res.writeHead(Number(h[":status"]), out);
-      stream.pipe(res);
-    });
-    stream.on("error", () => res.destroy());
-    if (req.method !== "GET" && req.method !== "HEAD") req.pipe(stream);
-  });
+  server.on("request", (req, res) => relay(req.method, req.url, req.headers, req, res, respondHttp1));
   // Adding 'request' installed node:http2's own 'stream' listener (the compatibility objects): replaced.
   server.removeAllListeners("stream");
   server.on("stream", onStream);
